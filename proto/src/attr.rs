@@ -1,0 +1,102 @@
+//! File attributes and the small records that describe files and chunks.
+
+use crate::ids::{ChunkId, InodeId, NodeId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+}
+
+/// A timestamp: nanoseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct Timestamp(pub i128);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_nanos() as i128)
+    }
+
+    pub fn secs(self) -> i64 {
+        self.0.div_euclid(1_000_000_000) as i64
+    }
+
+    pub fn subsec_nanos(self) -> u32 {
+        self.0.rem_euclid(1_000_000_000) as u32
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileAttr {
+    pub ino: InodeId,
+    pub kind: FileKind,
+    /// Permission bits only (07777); the kind is in `kind`.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub nlink: u32,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    /// Bumped when an inode number could be reused; lets FUSE tell incarnations apart.
+    pub generation: u64,
+}
+
+/// How a time field of SetAttr changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeChange {
+    /// Set to the leader's clock at commit time.
+    Now,
+    Set(Timestamp),
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Truncate or extend; chunks beyond the new size are dropped.
+    pub size: Option<u64>,
+    pub atime: Option<TimeChange>,
+    pub mtime: Option<TimeChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub ino: InodeId,
+    pub kind: FileKind,
+}
+
+/// Entry plus attributes, as `readdirplus` wants them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntryPlus {
+    pub name: Vec<u8>,
+    pub attr: FileAttr,
+}
+
+/// One chunk of a file as recorded in its chunk list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: ChunkId,
+    /// Bytes stored in the chunk (<= chunk size).
+    pub len: u64,
+    pub hash: [u8; 32],
+}
+
+/// A chunk of a file with the data servers that hold a verified copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkLocation {
+    /// Index of the chunk inside the file (offset / chunk size).
+    pub index: u64,
+    pub chunk: ChunkRef,
+    pub servers: Vec<NodeId>,
+}

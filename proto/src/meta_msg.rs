@@ -1,0 +1,192 @@
+//! Requests to a metadata server and their responses. Reads are served by the
+//! leader (linearizable through read-index); every mutation carries a `RequestId`
+//! so a retry after a leader change is applied once.
+
+use crate::attr::{ChunkLocation, DirEntryPlus, FileAttr, FileKind, SetAttr, Timestamp};
+use crate::error::FsError;
+use crate::ids::{ChunkId, InodeId, NodeId, RequestId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaRequest {
+    /// Attributes of `name` in directory `parent` -> `Attr`.
+    Lookup { parent: InodeId, name: Vec<u8> },
+    /// -> `Attr`.
+    GetAttr { ino: InodeId },
+    /// Entries after `after` (exclusive, in name order), at most `limit` -> `Entries`.
+    ReadDir { ino: InodeId, after: Option<Vec<u8>>, limit: u32 },
+    /// -> `Target`.
+    ReadLink { ino: InodeId },
+    /// -> `Xattr`.
+    GetXattr { ino: InodeId, name: Vec<u8> },
+    /// -> `XattrNames`.
+    ListXattr { ino: InodeId },
+    /// Chunks `first_index .. first_index + count` of a file -> `Chunks`.
+    GetChunks { ino: InodeId, first_index: u64, count: u64 },
+    /// -> `StatFs`.
+    StatFs,
+    /// -> `Status`.
+    ClusterStatus,
+    /// Data servers and placement parameters -> `Map`.
+    ClusterMap,
+    /// A namespace or cluster mutation -> depends on the op.
+    Mutate { id: RequestId, op: MetaOp },
+    /// A data server's periodic report -> `HeartbeatAck`.
+    Heartbeat(HeartbeatInfo),
+}
+
+/// Flags of `Rename`, as renameat2(2) has them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameFlags {
+    /// Fail with `Exists` if the target exists.
+    pub noreplace: bool,
+    /// Atomically swap source and target (both must exist).
+    pub exchange: bool,
+}
+
+/// How `SetXattr` treats an existing attribute.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum XattrMode {
+    #[default]
+    Upsert,
+    /// Fail with `Exists` if present.
+    Create,
+    /// Fail with `NoAttr` if absent.
+    Replace,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaOp {
+    /// A regular file or FIFO -> `Attr`.
+    Create {
+        parent: InodeId,
+        name: Vec<u8>,
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        /// Fail with `Exists` if the name exists (O_EXCL); otherwise return the existing file.
+        exclusive: bool,
+    },
+    /// -> `Attr`.
+    Mkdir { parent: InodeId, name: Vec<u8>, mode: u32, uid: u32, gid: u32 },
+    /// -> `Attr`.
+    Symlink { parent: InodeId, name: Vec<u8>, target: Vec<u8>, uid: u32, gid: u32 },
+    /// A hard link to `ino` -> `Attr`.
+    Link { ino: InodeId, new_parent: InodeId, new_name: Vec<u8> },
+    /// Remove a non-directory entry -> `Done`.
+    Unlink { parent: InodeId, name: Vec<u8> },
+    /// Remove an empty directory -> `Done`.
+    Rmdir { parent: InodeId, name: Vec<u8> },
+    /// Atomic rename with the ancestor check -> `Done`.
+    Rename {
+        parent: InodeId,
+        name: Vec<u8>,
+        new_parent: InodeId,
+        new_name: Vec<u8>,
+        flags: RenameFlags,
+    },
+    /// -> `Attr`.
+    SetAttr { ino: InodeId, attr: SetAttr },
+    /// -> `Done`.
+    SetXattr { ino: InodeId, name: Vec<u8>, value: Vec<u8>, mode: XattrMode },
+    /// -> `Done`.
+    RemoveXattr { ino: InodeId, name: Vec<u8> },
+    /// Record newly written chunks of a file (replacing those at the same indexes)
+    /// and grow the size to at least `min_size` -> `Attr`.
+    CommitChunks { ino: InodeId, chunks: Vec<ChunkLocation>, min_size: u64, mtime: Timestamp },
+    /// A data server announces itself (first start or restart) -> `Done`.
+    RegisterDataServer { node: NodeId, addr: String, zone: String, capacity: u64 },
+    /// A replica failed its checksum; drop it from the chunk's locations -> `Done`.
+    ReportBadReplica { chunk: ChunkId, server: NodeId },
+}
+
+/// A data server's report, sent every heartbeat interval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatInfo {
+    pub node: NodeId,
+    pub addr: String,
+    pub zone: String,
+    pub capacity: u64,
+    pub used: u64,
+    pub chunks: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerState {
+    Up,
+    /// Missed a few heartbeats: takes no new chunks.
+    Suspect,
+    /// Past the grace period: its chunks are re-replicated.
+    Down,
+    Draining,
+    Removed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataServerInfo {
+    pub id: NodeId,
+    pub addr: String,
+    pub zone: String,
+    pub weight: u32,
+    pub capacity: u64,
+    pub used: u64,
+    pub chunks: u64,
+    pub state: ServerState,
+}
+
+/// What a client needs to place and find chunks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMap {
+    pub data_servers: Vec<DataServerInfo>,
+    pub replication: u32,
+    pub chunk_size: u64,
+    pub vnodes_per_weight: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoterStatus {
+    pub id: NodeId,
+    pub addr: String,
+    /// "leader", "follower", "learner", or "unreachable".
+    pub role: String,
+    pub matched_index: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub commit_index: u64,
+    pub voters: Vec<VoterStatus>,
+    pub data_servers: Vec<DataServerInfo>,
+    pub files: u64,
+    pub dirs: u64,
+    pub chunks: u64,
+    pub under_replicated: u64,
+    pub logical_bytes: u64,
+    pub replication: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatFs {
+    pub capacity: u64,
+    pub used: u64,
+    pub files: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetaResponse {
+    Attr(FileAttr),
+    Entries { entries: Vec<DirEntryPlus>, done: bool },
+    Target(Vec<u8>),
+    Xattr(Vec<u8>),
+    XattrNames(Vec<Vec<u8>>),
+    Chunks { chunks: Vec<ChunkLocation>, size: u64 },
+    StatFs(StatFs),
+    Status(Box<ClusterStatus>),
+    Map(ClusterMap),
+    HeartbeatAck,
+    Done,
+    Error(FsError),
+}
