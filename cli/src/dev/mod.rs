@@ -1,0 +1,193 @@
+//! `ferrofs dev up` / `dev down`: a local cluster of separate processes on 127.0.0.1.
+
+pub mod health;
+pub mod layout;
+pub mod pids;
+pub mod ports;
+pub mod processes;
+
+use crate::args::{DevCommand, DevDirArgs, DevUpArgs};
+use crate::commands::status::render_status;
+use anyhow::{anyhow, bail, Context, Result};
+use layout::{Layout, LayoutRequest, Prepared, Role};
+use pids::PidEntry;
+use processes::{Running, STOP_GRACE};
+use std::path::Path;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+pub async fn run(cmd: DevCommand) -> Result<()> {
+    match cmd {
+        DevCommand::Up(a) => up(a).await,
+        DevCommand::Down(a) => down(a).await,
+    }
+}
+
+/// Fail if DIR/pids names live processes; clear a stale file.
+fn ensure_not_running(dir: &Path) -> Result<()> {
+    let Some(entries) = pids::read(dir)? else {
+        return Ok(());
+    };
+    let alive: Vec<String> = entries
+        .iter()
+        .filter(|e| processes::is_our_server(e.pid))
+        .map(|e| format!("{} (pid {})", e.name, e.pid))
+        .collect();
+    if !alive.is_empty() {
+        bail!(
+            "a cluster already runs on {}: {}; stop it with `ferrofs dev down --dir {}`",
+            dir.display(),
+            alive.join(", "),
+            dir.display()
+        );
+    }
+    pids::remove(dir)
+}
+
+async fn up(args: DevUpArgs) -> Result<()> {
+    if let Some(mnt) = &args.mount {
+        bail!("--mount {}: the FUSE mount is not available yet", mnt.display());
+    }
+    if args.dir.is_dir() {
+        ensure_not_running(&args.dir)?;
+    }
+    let req = LayoutRequest { meta: args.meta, data: args.data, replication: args.replication };
+    let (layout, prepared) = layout::prepare(&args.dir, req)?;
+    match prepared {
+        Prepared::Created => eprintln!("created a new cluster in {}", layout.dir.display()),
+        Prepared::Reused => eprintln!("restarting the cluster in {}", layout.dir.display()),
+        Prepared::Grown(n) => {
+            eprintln!("restarting the cluster in {} with {n} new data server(s)", layout.dir.display())
+        }
+    }
+
+    let meta_bin = processes::find_binary(Role::Meta.binary())?;
+    let data_bin = processes::find_binary(Role::Data.binary())?;
+    // Installed before spawning: a Ctrl-C during start-up must stop the children too.
+    let mut signals = Signals::install()?;
+    let mut children = start_all(&layout, &meta_bin, &data_bin).await?;
+
+    let waited = tokio::select! {
+        r = health::wait_healthy(&layout, &mut children, args.timeout) => r,
+        _ = signals.recv() => Err(anyhow!("interrupted while waiting for the cluster to start")),
+    };
+    let status = match waited {
+        Ok(s) => s,
+        Err(e) => {
+            stop(&layout, &mut children).await;
+            return Err(e);
+        }
+    };
+    print!("{}", render_status(&status));
+    println!("export FERROFS_CONFIG={}", layout.client_config_path().display());
+
+    if args.detach {
+        // The children live on in their own process groups; DIR/pids lets `dev down` find them.
+        return Ok(());
+    }
+    eprintln!("running; press Ctrl-C to stop");
+    wait_for_shutdown(&mut signals, &mut children).await;
+    eprintln!("stopping the cluster");
+    stop(&layout, &mut children).await;
+    Ok(())
+}
+
+/// Spawn every process and record DIR/pids; on failure, stop what was started.
+async fn start_all(layout: &Layout, meta_bin: &Path, data_bin: &Path) -> Result<Vec<Running>> {
+    let mut children: Vec<Running> = Vec::new();
+    for spec in layout.processes() {
+        let bin = match spec.role {
+            Role::Meta => meta_bin,
+            Role::Data => data_bin,
+        };
+        match processes::spawn(spec, bin) {
+            Ok(child) => children.push(Running { name: spec.name.clone(), log: spec.log_path(), child }),
+            Err(e) => {
+                stop(layout, &mut children).await;
+                return Err(e);
+            }
+        }
+    }
+    let entries: Vec<PidEntry> = children
+        .iter()
+        .filter_map(|r| r.pid().map(|pid| PidEntry { name: r.name.clone(), pid }))
+        .collect();
+    if let Err(e) = pids::write(&layout.dir, &entries) {
+        stop(layout, &mut children).await;
+        return Err(e);
+    }
+    Ok(children)
+}
+
+/// Stop our children and remove DIR/pids; problems are reported, not returned, since
+/// this runs on the way out.
+async fn stop(layout: &Layout, children: &mut [Running]) {
+    let killed = processes::stop_children(children, STOP_GRACE).await;
+    if !killed.is_empty() {
+        eprintln!("killed after {}s: {}", STOP_GRACE.as_secs(), killed.join(", "));
+    }
+    if let Err(e) = pids::remove(&layout.dir) {
+        eprintln!("ferrofs: {e:#}");
+    }
+}
+
+/// SIGINT and SIGTERM, caught.
+struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Run until SIGINT or SIGTERM, or until every child has exited (e.g. `dev down`
+/// from another shell). Unexpected exits of single processes are reported.
+async fn wait_for_shutdown(signals: &mut Signals, children: &mut [Running]) {
+    let mut exited = vec![false; children.len()];
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = signals.recv() => return,
+            _ = tick.tick() => {}
+        }
+        for (i, r) in children.iter_mut().enumerate() {
+            if exited[i] {
+                continue;
+            }
+            if let Ok(Some(status)) = r.child.try_wait() {
+                exited[i] = true;
+                eprintln!("{} exited ({status}); see {}", r.name, r.log.display());
+            }
+        }
+        if exited.iter().all(|e| *e) {
+            eprintln!("every process has exited");
+            return;
+        }
+    }
+}
+
+async fn down(args: DevDirArgs) -> Result<()> {
+    let dir = &args.dir;
+    let entries = pids::read(dir)?
+        .ok_or_else(|| anyhow!("no cluster runs on {} (no {} file)", dir.display(), pids::PIDS_FILE))?;
+    let alive = entries.iter().filter(|e| processes::is_our_server(e.pid)).count();
+    let killed = processes::stop_pids(&entries, STOP_GRACE).await;
+    if !killed.is_empty() {
+        eprintln!("killed after {}s: {}", STOP_GRACE.as_secs(), killed.join(", "));
+    }
+    pids::remove(dir)?;
+    eprintln!("stopped {alive} process(es) of the cluster in {}", dir.display());
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! One request to one data server: store a chunk, or read (part of) one. The chunk
+//! bytes travel as a raw payload after the header.
+
+use bytes::Bytes;
+use ferrofs_proto::data_msg::{DataRequest, DataResponse};
+use ferrofs_proto::endpoint::Connector;
+use ferrofs_proto::frame::{read_msg, read_payload, write_msg};
+use ferrofs_proto::limits::MAX_CHUNK_BYTES;
+use ferrofs_proto::{ChunkId, FsError, WireError};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why one data server could not serve one request.
+#[derive(Debug, Error)]
+pub(crate) enum DataFail {
+    /// The server refused (no space, checksum mismatch, not found, ...).
+    #[error("{0}")]
+    Fs(FsError),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The reply does not fit the request.
+    #[error("bad reply: {0}")]
+    BadReply(String),
+    /// The bytes that arrived do not hash to the chunk's hash.
+    #[error("checksum mismatch")]
+    Checksum,
+}
+
+async fn with_timeout<T>(
+    connector: &Connector,
+    addr: &str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = Result<T, DataFail>>,
+) -> Result<T, DataFail> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            if matches!(
+                e,
+                DataFail::Wire(WireError::Transport(_) | WireError::Connect { .. })
+            ) {
+                connector.forget(addr);
+            }
+            Err(e)
+        }
+        Err(_) => {
+            connector.forget(addr);
+            Err(DataFail::Wire(WireError::Timeout))
+        }
+    }
+}
+
+/// Store `data` as chunk `id` on the server at `addr`; `Ok` once it answered `Stored`
+/// (the copy is durable there).
+pub(crate) async fn put_chunk(
+    connector: &Connector,
+    addr: &str,
+    id: ChunkId,
+    data: &Bytes,
+    hash: [u8; 32],
+    timeout: Duration,
+) -> Result<(), DataFail> {
+    let work = async {
+        let (mut send, mut recv) = connector.open(addr).await?;
+        let req = DataRequest::PutChunk {
+            id,
+            len: data.len() as u64,
+            hash,
+        };
+        write_msg(&mut send, &req).await?;
+        send.write_chunk(data.clone())
+            .await
+            .map_err(WireError::from)?;
+        send.finish().map_err(WireError::from)?;
+        match read_msg::<DataResponse>(&mut recv).await? {
+            DataResponse::Stored => Ok(()),
+            DataResponse::Error(e) => Err(DataFail::Fs(e)),
+            other => Err(DataFail::BadReply(format!("{other:?}"))),
+        }
+    };
+    with_timeout(connector, addr, timeout, work).await
+}
+
+/// Read `len` bytes at `offset` of chunk `id` (the caller keeps the range inside the
+/// chunk). The length the server announces is checked before anything is allocated.
+pub(crate) async fn get_chunk(
+    connector: &Connector,
+    addr: &str,
+    id: ChunkId,
+    offset: u64,
+    len: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, DataFail> {
+    let work = async {
+        let (mut send, mut recv) = connector.open(addr).await?;
+        write_msg(&mut send, &DataRequest::GetChunk { id, offset, len }).await?;
+        send.finish().map_err(WireError::from)?;
+        match read_msg::<DataResponse>(&mut recv).await? {
+            DataResponse::Chunk { len: got } if got == len && got <= MAX_CHUNK_BYTES => {
+                Ok(read_payload(&mut recv, got).await?)
+            }
+            DataResponse::Chunk { len: got } => Err(DataFail::BadReply(format!(
+                "asked for {len} bytes, server sends {got}"
+            ))),
+            DataResponse::Error(e) => Err(DataFail::Fs(e)),
+            other => Err(DataFail::BadReply(format!("{other:?}"))),
+        }
+    };
+    with_timeout(connector, addr, timeout, work).await
+}

@@ -1,0 +1,247 @@
+//! Reading file data: chunk locations from the metadata (in batches), bytes from one
+//! replica chosen by the read policy, falling back to the others; whole chunks are
+//! verified with blake3. Holes read as zeros; nothing past the file size is returned.
+
+use crate::client::{unexpected, Client, MapView};
+use crate::data_io::{get_chunk, DataFail};
+use crate::error::ClientError;
+use crate::read_plan::{chunk_span, clamped_len, plan};
+use ferrofs_proto::attr::ChunkLocation;
+use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse, ServerState};
+use ferrofs_proto::{FsError, InodeId, NodeId};
+use futures::stream::{StreamExt, TryStreamExt};
+use std::sync::Arc;
+
+/// Chunk locations asked for in one GetChunks.
+pub(crate) const LOCATION_BATCH: u64 = 64;
+/// Largest single `read_at` (bigger reads go through `read_file_to`).
+pub const MAX_READ_AT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Servers in the order to try: the read policy's order, then those the map says
+/// are down or gone, or that it does not know.
+pub(crate) fn try_order(view: &MapView, by_policy: Vec<NodeId>) -> Vec<NodeId> {
+    let healthy = |n: &NodeId| {
+        matches!(
+            view.state_of(*n),
+            Some(ServerState::Up | ServerState::Suspect | ServerState::Draining)
+        )
+    };
+    let (mut first, rest): (Vec<NodeId>, Vec<NodeId>) = by_policy.into_iter().partition(healthy);
+    first.extend(rest);
+    first
+}
+
+impl Client {
+    /// Locations of chunks `first .. first + count` and the file size (for callers
+    /// that cache locations, e.g. FUSE read-ahead).
+    pub async fn chunk_locations(
+        &self,
+        ino: InodeId,
+        first: u64,
+        count: u64,
+    ) -> Result<(Vec<ChunkLocation>, u64), ClientError> {
+        const OP: &str = "get chunks";
+        let req = MetaRequest::GetChunks {
+            ino,
+            first_index: first,
+            count,
+        };
+        match self.meta_read(OP, req).await? {
+            MetaResponse::Chunks { chunks, size } => Ok((chunks, size)),
+            other => unexpected(OP, other),
+        }
+    }
+
+    /// Bytes `offset .. offset + len` of a stored chunk from any replica that can
+    /// serve them. A whole-chunk read is verified against the chunk's hash.
+    async fn read_from_replicas(
+        &self,
+        loc: &ChunkLocation,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, (NodeId, DataFail)> {
+        let mut view = self.inner.map_view_cached();
+        if loc.servers.iter().any(|s| view.addr_of(*s).is_none()) {
+            if let Ok(v) = self.refresh_map().await {
+                view = v;
+            }
+        }
+        let whole = offset == 0 && len == loc.chunk.len;
+        let timeout = self.inner.config.request_timeout;
+        let mut last: Option<(NodeId, DataFail)> = None;
+        for server in try_order(&view, self.inner.loads.order(&loc.servers)) {
+            let Some(addr) = view.addr_of(server) else {
+                last = Some((
+                    server,
+                    DataFail::BadReply("server missing from the cluster map".into()),
+                ));
+                continue;
+            };
+            let in_flight = self.inner.loads.start(server);
+            let got = get_chunk(
+                &self.inner.connector,
+                addr,
+                loc.chunk.id,
+                offset,
+                len,
+                timeout,
+            )
+            .await;
+            match got {
+                Ok(bytes) if whole && *blake3::hash(&bytes).as_bytes() != loc.chunk.hash => {
+                    last = Some((server, DataFail::Checksum));
+                }
+                Ok(bytes) => {
+                    in_flight.succeeded();
+                    return Ok(bytes);
+                }
+                Err(e) => last = Some((server, e)),
+            }
+            if let Some((s, e)) = &last {
+                tracing::warn!(chunk = %loc.chunk.id, server = %s, error = %e, "reading chunk copy failed; trying the next");
+            }
+        }
+        Err(last.unwrap_or((NodeId(0), DataFail::BadReply("chunk has no replica".into()))))
+    }
+
+    /// Bytes `offset .. offset + len` of one chunk of file `ino` (the range must lie
+    /// inside `loc.chunk.len`), from the replica the read policy picks, falling back to
+    /// the others; a whole-chunk read is verified with blake3. If no replica can serve,
+    /// the chunk's locations are fetched again once (a copy may have moved) before
+    /// giving up with `DataUnavailable`.
+    pub async fn read_chunk(
+        &self,
+        ino: InodeId,
+        loc: &ChunkLocation,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        const OP: &str = "read";
+        if offset.saturating_add(len) > loc.chunk.len {
+            let msg = format!(
+                "range {offset}+{len} outside chunk of {} bytes",
+                loc.chunk.len
+            );
+            return Err(ClientError::fs_err(OP, FsError::Invalid(msg)));
+        }
+        let first_err = match self.read_from_replicas(loc, offset, len).await {
+            Ok(b) => return Ok(b),
+            Err(e) => e,
+        };
+        self.refresh_map().await?;
+        let (fresh, _) = self.chunk_locations(ino, loc.index, 1).await?;
+        let again = fresh
+            .iter()
+            .find(|l| l.index == loc.index && l.chunk.id == loc.chunk.id);
+        let last = match again {
+            Some(l) => match self.read_from_replicas(l, offset, len).await {
+                Ok(b) => return Ok(b),
+                Err(e) => e,
+            },
+            None => first_err,
+        };
+        Err(ClientError::fs_err(
+            OP,
+            FsError::DataUnavailable(format!(
+                "chunk {} (index {} of inode {ino}): no replica could serve it (last: server {}: {})",
+                loc.chunk.id, loc.index, last.0, last.1
+            )),
+        ))
+    }
+
+    /// Up to `len` bytes at `offset`: holes read as zeros, a read past the end is short.
+    pub async fn read_at(
+        &self,
+        ino: InodeId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        const OP: &str = "read";
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        if len > MAX_READ_AT_BYTES {
+            let msg = format!("read of {len} bytes exceeds {MAX_READ_AT_BYTES}");
+            return Err(ClientError::fs_err(OP, FsError::Invalid(msg)));
+        }
+        let cs = self.chunk_size();
+        let (first, mut end) = chunk_span(offset, len, cs);
+        let mut chunks: Vec<ChunkLocation> = Vec::new();
+        let mut size: Option<u64> = None;
+        let mut next = first;
+        loop {
+            let count = (end - next).clamp(1, LOCATION_BATCH);
+            let (mut got, sz) = self.chunk_locations(ino, next, count).await?;
+            let size_now = *size.get_or_insert(sz);
+            end = end.min(size_now.div_ceil(cs)).max(first);
+            got.retain(|l| l.index >= next && l.index < next + count);
+            chunks.extend(got);
+            next += count;
+            if next >= end {
+                break;
+            }
+        }
+        let size = size.unwrap_or(0);
+        let total = clamped_len(offset, len, size);
+        let mut out = vec![0u8; total as usize];
+        let pieces = plan(offset, len, size, cs, &chunks);
+        let chunks = Arc::new(chunks);
+        let parallel = self.inner.config.parallel_chunks.max(1);
+        let fetched: Vec<(u64, Vec<u8>)> = futures::stream::iter(pieces)
+            .map(|p| {
+                let chunks = chunks.clone();
+                async move {
+                    let loc = &chunks[p.slot];
+                    let bytes = self.read_chunk(ino, loc, p.chunk_offset, p.len).await?;
+                    Ok::<_, ClientError>((p.dest, bytes))
+                }
+            })
+            .buffer_unordered(parallel)
+            .try_collect()
+            .await?;
+        for (dest, bytes) in fetched {
+            let start = dest as usize;
+            let end = start.saturating_add(bytes.len()).min(out.len());
+            if let Some(dst) = out.get_mut(start..end) {
+                dst.copy_from_slice(&bytes[..end - start]);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrofs_proto::meta_msg::{ClusterMap, DataServerInfo};
+
+    fn server(id: u64, state: ServerState) -> DataServerInfo {
+        DataServerInfo {
+            id: NodeId(id),
+            addr: format!("127.0.0.1:{}", 7100 + id),
+            zone: String::new(),
+            weight: 1,
+            capacity: 1 << 30,
+            used: 0,
+            chunks: 0,
+            state,
+        }
+    }
+
+    #[test]
+    fn down_and_unknown_servers_are_tried_last() {
+        let map = ClusterMap {
+            data_servers: vec![
+                server(1, ServerState::Down),
+                server(2, ServerState::Up),
+                server(3, ServerState::Suspect),
+            ],
+            replication: 3,
+            chunk_size: 1 << 20,
+            vnodes_per_weight: 8,
+        };
+        let view = MapView::new(map);
+        let order = try_order(&view, vec![NodeId(9), NodeId(1), NodeId(3), NodeId(2)]);
+        assert_eq!(order, vec![NodeId(3), NodeId(2), NodeId(9), NodeId(1)]);
+    }
+}

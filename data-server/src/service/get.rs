@@ -1,0 +1,17 @@
+//! GetChunk: verify the whole chunk, then send the requested range.
+
+use super::{blocking, Reply, Service};
+use ferrofs_proto::{ChunkId, FsError};
+
+pub(super) async fn handle(
+    svc: &Service,
+    id: ChunkId,
+    offset: u64,
+    len: u64,
+) -> Result<Reply, FsError> {
+    let store = svc.store.clone();
+    match blocking(move || store.get(id, offset, len)).await {
+        Ok(bytes) => Ok(Reply::Chunk(bytes)),
+        Err(e) => Err(svc.read_failure(id, e).await),
+    }
+}

@@ -1,0 +1,361 @@
+//! The chunk store: immutable chunks in RocksDB, verified on every read.
+
+mod db;
+pub mod error;
+pub mod header;
+mod quarantine;
+pub mod space;
+mod test_hook;
+
+use bytes::Bytes;
+use db::{key, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
+use error::StoreError;
+use ferrofs_proto::limits::MAX_CHUNK_BYTES;
+use ferrofs_proto::ChunkId;
+use header::ChunkHeader;
+use rocksdb::{ColumnFamily, IteratorMode, WriteBatch, WriteOptions, DB};
+use space::{disk_space, Usage, DISK_RESERVE_BYTES};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Writers of the same chunk id are serialised by one of these locks; writers of
+/// different ids proceed in parallel so RocksDB can group their WAL syncs.
+const LOCK_STRIPES: usize = 64;
+
+/// Counters for status reporting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreStat {
+    pub capacity: u64,
+    pub used: u64,
+    pub chunks: u64,
+    pub quarantined: u64,
+}
+
+/// What a `put` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The chunk is new here.
+    Stored,
+    /// An intact copy with the same hash was already stored; nothing was written.
+    AlreadyStored,
+    /// A copy with the same hash was stored but damaged; it was replaced.
+    Repaired,
+}
+
+pub struct ChunkStore {
+    db: DB,
+    dir: PathBuf,
+    usage: Usage,
+    quarantined: AtomicU64,
+    locks: Vec<Mutex<()>>,
+}
+
+/// Bytes a header accounts for; an unreadable header counts nothing (and its
+/// chunk is quarantined the first time it is read).
+fn accounted_len(id: ChunkId, raw_header: &[u8]) -> u64 {
+    ChunkHeader::decode(id, raw_header)
+        .map(|h| h.len)
+        .unwrap_or(0)
+}
+
+fn synced() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+impl ChunkStore {
+    /// Open the store in `dir`. `capacity` defaults to the size of the file system
+    /// holding `dir`. Usage counters are recomputed from the `headers` family.
+    pub fn open(dir: &Path, capacity: Option<u64>) -> Result<ChunkStore, StoreError> {
+        let db = db::open(dir)?;
+        let capacity = match capacity {
+            Some(c) => c,
+            None => disk_space(dir)?.total,
+        };
+        let (mut used, mut chunks, mut quarantined) = (0u64, 0u64, 0u64);
+        {
+            let headers = cf(&db, CF_HEADERS)?;
+            for item in db.iterator_cf(headers, IteratorMode::Start) {
+                let (k, v) = item.map_err(|e| StoreError::from_db(e, 0))?;
+                let id = db::id_of(&k).unwrap_or_default();
+                used = used.saturating_add(accounted_len(id, &v));
+                chunks += 1;
+            }
+            let q = cf(&db, CF_QUARANTINE)?;
+            for item in db.iterator_cf(q, IteratorMode::Start) {
+                item.map_err(|e| StoreError::from_db(e, 0))?;
+                quarantined += 1;
+            }
+        }
+        Ok(ChunkStore {
+            db,
+            dir: dir.to_path_buf(),
+            usage: Usage::new(capacity, used, chunks),
+            quarantined: AtomicU64::new(quarantined),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self, id: ChunkId) -> MutexGuard<'_, ()> {
+        let stripe = (id.0 % LOCK_STRIPES as u128) as usize;
+        self.locks[stripe].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        cf(&self.db, name)
+    }
+
+    fn write(&self, batch: WriteBatch, needed: u64) -> Result<(), StoreError> {
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(|e| StoreError::from_db(e, needed))
+    }
+
+    pub fn stat(&self) -> StoreStat {
+        StoreStat {
+            capacity: self.usage.capacity(),
+            used: self.usage.used(),
+            chunks: self.usage.chunks(),
+            quarantined: self.quarantined.load(Ordering::Acquire),
+        }
+    }
+
+    /// Store a chunk whose bytes must hash to `hash`. Durable (WAL synced) on return.
+    /// Storing the same chunk again is idempotent; a different hash under the same
+    /// id is a `Conflict`.
+    pub fn put(&self, id: ChunkId, hash: [u8; 32], bytes: &[u8]) -> Result<PutOutcome, StoreError> {
+        let len = bytes.len() as u64;
+        if len > MAX_CHUNK_BYTES {
+            return Err(StoreError::TooLarge {
+                len,
+                limit: MAX_CHUNK_BYTES,
+            });
+        }
+        let header = ChunkHeader::of(bytes);
+        if header.hash != hash {
+            return Err(StoreError::HashMismatch(id));
+        }
+        let _guard = self.lock(id);
+        let raw = self
+            .db
+            .get_cf(self.cf(CF_HEADERS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        if let Some(raw) = raw {
+            return self.put_existing(id, header, bytes, &raw);
+        }
+        self.usage.reserve(len)?;
+        let written = self
+            .check_disk(len)
+            .and_then(|()| self.write_record(id, header, bytes));
+        match written {
+            Ok(()) => {
+                self.usage.chunk_added();
+                Ok(PutOutcome::Stored)
+            }
+            Err(e) => {
+                self.usage.release(len);
+                Err(e)
+            }
+        }
+    }
+
+    /// A put of a chunk whose header is already stored (caller holds the lock).
+    fn put_existing(
+        &self,
+        id: ChunkId,
+        header: ChunkHeader,
+        bytes: &[u8],
+        raw_old: &[u8],
+    ) -> Result<PutOutcome, StoreError> {
+        match ChunkHeader::decode(id, raw_old) {
+            Ok(old) if old.hash != header.hash => {
+                // Either a real conflict or a damaged header over intact bytes.
+                let stored = self.db.get_cf(self.cf(CF_CHUNKS)?, key(id)).ok().flatten();
+                if stored.map(|s| ChunkHeader::of(&s).hash) != Some(header.hash) {
+                    return Err(StoreError::Conflict(id));
+                }
+            }
+            Ok(old) => {
+                if let Ok(Some(stored)) = self.db.get_cf(self.cf(CF_CHUNKS)?, key(id)) {
+                    if old.verify(id, &stored).is_ok() {
+                        return Ok(PutOutcome::AlreadyStored);
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+        // The stored copy is damaged: replace it, fixing the accounting.
+        tracing::warn!(chunk = %id, "replacing a damaged stored copy with a verified one");
+        let old_len = accounted_len(id, raw_old);
+        let grow = header.len.saturating_sub(old_len);
+        self.usage.reserve(grow)?;
+        if let Err(e) = self.write_record(id, header, bytes) {
+            self.usage.release(grow);
+            return Err(e);
+        }
+        self.usage.release(old_len.saturating_sub(header.len));
+        Ok(PutOutcome::Repaired)
+    }
+
+    /// Refuse a write that would leave less than the reserve free on the disk.
+    fn check_disk(&self, len: u64) -> Result<(), StoreError> {
+        let free = disk_space(&self.dir)?.available;
+        if free < len.saturating_add(DISK_RESERVE_BYTES) {
+            return Err(StoreError::NoSpace { needed: len });
+        }
+        Ok(())
+    }
+
+    fn write_record(
+        &self,
+        id: ChunkId,
+        header: ChunkHeader,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_HEADERS)?, key(id), header.encode());
+        batch.put_cf(self.cf(CF_CHUNKS)?, key(id), bytes);
+        self.write(batch, header.len)
+    }
+
+    /// The header of a stored chunk, if any (not verified against the bytes).
+    pub fn header(&self, id: ChunkId) -> Result<Option<ChunkHeader>, StoreError> {
+        let raw = self
+            .db
+            .get_cf(self.cf(CF_HEADERS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        raw.map(|r| ChunkHeader::decode(id, &r)).transpose()
+    }
+
+    pub fn contains(&self, id: ChunkId) -> Result<bool, StoreError> {
+        let raw = self
+            .db
+            .get_pinned_cf(self.cf(CF_HEADERS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        Ok(raw.is_some())
+    }
+
+    /// Read a whole chunk and verify it against its header.
+    pub fn read_verified(&self, id: ChunkId) -> Result<(ChunkHeader, Vec<u8>), StoreError> {
+        let raw = self
+            .db
+            .get_cf(self.cf(CF_HEADERS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        let header = match raw {
+            Some(r) => ChunkHeader::decode(id, &r)?,
+            None => return Err(StoreError::NotFound(id)),
+        };
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_CHUNKS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?
+            .ok_or_else(|| StoreError::Corrupt {
+                id,
+                reason: "bytes missing".to_string(),
+            })?;
+        header.verify(id, &bytes)?;
+        Ok((header, bytes))
+    }
+
+    /// `len` bytes at `offset` (`u64::MAX`, or anything past the end, means to the
+    /// end). The whole chunk is verified first; corrupt chunks yield `Corrupt`.
+    pub fn get(&self, id: ChunkId, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+        let (header, bytes) = self.read_verified(id)?;
+        if offset > header.len {
+            return Err(StoreError::BadRange {
+                offset,
+                len: header.len,
+            });
+        }
+        let end = offset.saturating_add(len).min(header.len);
+        Ok(Bytes::from(bytes).slice(offset as usize..end as usize))
+    }
+
+    /// Delete a chunk (and any quarantined copy). Returns whether a live copy existed.
+    pub fn delete(&self, id: ChunkId) -> Result<bool, StoreError> {
+        let _guard = self.lock(id);
+        let raw = self
+            .db
+            .get_cf(self.cf(CF_HEADERS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        let in_quarantine = self
+            .db
+            .get_pinned_cf(self.cf(CF_QUARANTINE)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?
+            .is_some();
+        if raw.is_none() && !in_quarantine {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_HEADERS)?, key(id));
+        batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
+        batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
+        self.write(batch, 0)?;
+        if in_quarantine {
+            let _ = self
+                .quarantined
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
+        }
+        match raw {
+            Some(raw) => {
+                self.usage.release(accounted_len(id, &raw));
+                self.usage.chunk_removed();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Up to `limit` stored chunk ids after `after` (exclusive) in id order.
+    pub fn ids_after(
+        &self,
+        after: Option<ChunkId>,
+        limit: usize,
+    ) -> Result<Vec<ChunkId>, StoreError> {
+        let start = after.map(key);
+        let mode = match &start {
+            Some(k) => IteratorMode::From(k, rocksdb::Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_HEADERS)?, mode) {
+            let (k, _) = item.map_err(|e| StoreError::from_db(e, 0))?;
+            let Some(id) = db::id_of(&k) else { continue };
+            if Some(id) == after {
+                continue;
+            }
+            out.push(id);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flush memtables and sync the WAL (clean shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_wal(true)
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        for name in [CF_HEADERS, CF_CHUNKS, CF_QUARANTINE] {
+            self.db
+                .flush_cf(self.cf(name)?)
+                .map_err(|e| StoreError::from_db(e, 0))?;
+        }
+        Ok(())
+    }
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
+    db.cf_handle(name)
+        .ok_or_else(|| StoreError::Db(format!("column family {name} missing")))
+}
+
+#[cfg(test)]
+mod tests;

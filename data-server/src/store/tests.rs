@@ -1,0 +1,223 @@
+//! Chunk store tests (real RocksDB in a temp dir).
+
+use super::*;
+
+fn chunk(seed: u8, len: usize) -> (ChunkId, [u8; 32], Vec<u8>) {
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    let hash = *blake3::hash(&bytes).as_bytes();
+    (ChunkId::random(), hash, bytes)
+}
+
+fn open(dir: &Path) -> ChunkStore {
+    ChunkStore::open(dir, Some(1 << 30)).expect("open store")
+}
+
+#[test]
+fn put_get_and_ranges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(1, 200_000);
+    assert_eq!(
+        store.put(id, hash, &bytes).expect("put"),
+        PutOutcome::Stored
+    );
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &bytes[..]
+    );
+    assert_eq!(
+        store.get(id, 10, 20).expect("range").as_ref(),
+        &bytes[10..30]
+    );
+    assert_eq!(
+        store.get(id, 199_990, 100).expect("tail").as_ref(),
+        &bytes[199_990..]
+    );
+    assert!(store.get(id, 200_000, 5).expect("at end").is_empty());
+    assert!(matches!(
+        store.get(id, 200_001, 1),
+        Err(StoreError::BadRange { .. })
+    ));
+    assert!(store.contains(id).expect("contains"));
+    assert_eq!(
+        store.header(id).expect("header").map(|h| h.len),
+        Some(200_000)
+    );
+    let st = store.stat();
+    assert_eq!((st.chunks, st.used), (1, 200_000));
+}
+
+#[test]
+fn empty_chunk_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(2, 0);
+    store.put(id, hash, &bytes).expect("put");
+    assert!(store.get(id, 0, u64::MAX).expect("get").is_empty());
+    store.corrupt_for_test(id).expect("corrupt");
+    assert!(matches!(
+        store.get(id, 0, u64::MAX),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn missing_chunk_is_not_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    assert!(matches!(
+        store.get(ChunkId(5), 0, 1),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!store.contains(ChunkId(5)).expect("contains"));
+}
+
+#[test]
+fn wrong_hash_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, _, bytes) = chunk(3, 1000);
+    let err = store.put(id, [0u8; 32], &bytes).expect_err("must fail");
+    assert!(matches!(err, StoreError::HashMismatch(_)));
+    assert!(!store.contains(id).expect("contains"));
+    assert_eq!(store.stat().used, 0);
+}
+
+#[test]
+fn corruption_is_detected_and_quarantined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(4, 100_000);
+    store.put(id, hash, &bytes).expect("put");
+    store.corrupt_for_test(id).expect("corrupt");
+    // Ranged reads verify the whole chunk too, even a range away from the damage.
+    assert!(matches!(
+        store.get(id, 0, 10),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(store.quarantine(id).expect("quarantine"));
+    assert!(store.is_quarantined(id).expect("is_quarantined"));
+    assert!(matches!(store.get(id, 0, 10), Err(StoreError::NotFound(_))));
+    let st = store.stat();
+    assert_eq!((st.chunks, st.used, st.quarantined), (0, 0, 1));
+    // A fresh verified copy can be stored again, and delete clears the quarantine.
+    assert_eq!(
+        store.put(id, hash, &bytes).expect("re-put"),
+        PutOutcome::Stored
+    );
+    assert!(store.delete(id).expect("delete"));
+    assert!(!store.is_quarantined(id).expect("is_quarantined"));
+    assert_eq!(store.stat().quarantined, 0);
+}
+
+#[test]
+fn quarantine_leaves_intact_chunks_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(5, 1000);
+    store.put(id, hash, &bytes).expect("put");
+    assert!(!store.quarantine(id).expect("quarantine"));
+    assert!(store.contains(id).expect("contains"));
+}
+
+#[test]
+fn put_is_idempotent_repairs_and_refuses_conflicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(6, 70_000);
+    assert_eq!(
+        store.put(id, hash, &bytes).expect("put"),
+        PutOutcome::Stored
+    );
+    assert_eq!(
+        store.put(id, hash, &bytes).expect("again"),
+        PutOutcome::AlreadyStored
+    );
+    store.corrupt_for_test(id).expect("corrupt");
+    assert_eq!(
+        store.put(id, hash, &bytes).expect("repair"),
+        PutOutcome::Repaired
+    );
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &bytes[..]
+    );
+    let (_, other_hash, other) = chunk(7, 10);
+    assert!(matches!(
+        store.put(id, other_hash, &other),
+        Err(StoreError::Conflict(_))
+    ));
+    let st = store.stat();
+    assert_eq!((st.chunks, st.used), (1, 70_000));
+}
+
+#[test]
+fn capacity_is_enforced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ChunkStore::open(dir.path(), Some(150_000)).expect("open");
+    let (a, ha, ba) = chunk(8, 100_000);
+    let (b, hb, bb) = chunk(9, 100_000);
+    store.put(a, ha, &ba).expect("first fits");
+    assert!(matches!(
+        store.put(b, hb, &bb),
+        Err(StoreError::NoSpace { .. })
+    ));
+    assert!(!store.contains(b).expect("contains"));
+    assert_eq!(store.stat().used, 100_000);
+    store.delete(a).expect("delete");
+    store.put(b, hb, &bb).expect("fits after delete");
+}
+
+#[test]
+fn too_large_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let big = vec![0u8; (MAX_CHUNK_BYTES + 1) as usize];
+    let err = store.put(ChunkId(1), [0; 32], &big).expect_err("too large");
+    assert!(matches!(err, StoreError::TooLarge { .. }));
+}
+
+#[test]
+fn reopen_keeps_data_and_counters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, hash, bytes) = chunk(10, 300_000);
+    let (bad, bad_hash, bad_bytes) = chunk(11, 5000);
+    {
+        let store = open(dir.path());
+        store.put(id, hash, &bytes).expect("put");
+        store.put(bad, bad_hash, &bad_bytes).expect("put");
+        store.corrupt_for_test(bad).expect("corrupt");
+        store.quarantine(bad).expect("quarantine");
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &bytes[..]
+    );
+    let st = store.stat();
+    assert_eq!((st.chunks, st.used, st.quarantined), (1, 300_000, 1));
+}
+
+#[test]
+fn ids_after_walks_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    for i in 1..=5u128 {
+        let bytes = vec![i as u8; 10];
+        store
+            .put(ChunkId(i), *blake3::hash(&bytes).as_bytes(), &bytes)
+            .expect("put");
+    }
+    assert_eq!(
+        store.ids_after(None, 2).expect("first"),
+        vec![ChunkId(1), ChunkId(2)]
+    );
+    let rest = store.ids_after(Some(ChunkId(2)), 10).expect("rest");
+    assert_eq!(rest, vec![ChunkId(3), ChunkId(4), ChunkId(5)]);
+    assert!(store
+        .ids_after(Some(ChunkId(5)), 10)
+        .expect("end")
+        .is_empty());
+}

@@ -1,0 +1,377 @@
+//! The chunk service over real QUIC with mutual TLS on 127.0.0.1:0.
+
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+
+use ferrofs_proto::data_msg::{DataRequest, DataResponse};
+use ferrofs_proto::frame::{decode, encode};
+use ferrofs_proto::limits::{MAX_CHUNK_BYTES, MAX_HEADER_BYTES};
+use ferrofs_proto::meta_msg::{MetaOp, MetaRequest};
+use ferrofs_proto::tls::ClusterCa;
+use ferrofs_proto::{ChunkId, FsError, NodeId};
+use fixtures::*;
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn put_get_sizes_and_ranges() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 1, &meta.addr).await;
+    let c = pki.connector("client");
+
+    let big = pattern(4 * MIB, 1);
+    let id = ChunkId::random();
+    assert_eq!(put(&c, &s.addr, id, &big).await, DataResponse::Stored);
+    let (resp, got) = get(&c, &s.addr, id, 0, u64::MAX).await;
+    assert_eq!(
+        resp,
+        DataResponse::Chunk {
+            len: big.len() as u64
+        }
+    );
+    assert!(got == big, "4 MiB chunk read back intact");
+
+    let (_, mid) = get(&c, &s.addr, id, 1_000_000, 12_345).await;
+    assert_eq!(mid, big[1_000_000..1_012_345]);
+    let (resp, tail) = get(&c, &s.addr, id, 4 * MIB as u64 - 10, 1000).await;
+    assert_eq!(
+        resp,
+        DataResponse::Chunk { len: 10 },
+        "ranges are clamped to the end"
+    );
+    assert_eq!(tail, big[4 * MIB - 10..]);
+    let (resp, _) = get(&c, &s.addr, id, 4 * MIB as u64 + 1, 1).await;
+    assert!(
+        matches!(resp, DataResponse::Error(FsError::Invalid(_))),
+        "{resp:?}"
+    );
+
+    let empty = ChunkId::random();
+    assert_eq!(put(&c, &s.addr, empty, &[]).await, DataResponse::Stored);
+    let (resp, got) = get(&c, &s.addr, empty, 0, u64::MAX).await;
+    assert_eq!((resp, got.len()), (DataResponse::Chunk { len: 0 }, 0));
+
+    assert_eq!(
+        put(&c, &s.addr, id, &big).await,
+        DataResponse::Stored,
+        "idempotent re-put"
+    );
+    assert_eq!(
+        call(&c, &s.addr, DataRequest::HasChunk { id }).await,
+        DataResponse::Present(true)
+    );
+    let st = call(&c, &s.addr, DataRequest::Stat).await;
+    assert_eq!(
+        st,
+        DataResponse::Stat {
+            capacity: 1 << 30,
+            used: 4 * MIB as u64,
+            chunks: 2
+        }
+    );
+
+    assert_eq!(
+        call(&c, &s.addr, DataRequest::DeleteChunk { id }).await,
+        DataResponse::Deleted
+    );
+    assert_eq!(
+        call(&c, &s.addr, DataRequest::HasChunk { id }).await,
+        DataResponse::Present(false)
+    );
+    let (resp, _) = get(&c, &s.addr, id, 0, u64::MAX).await;
+    assert_eq!(resp, DataResponse::Error(FsError::NotFound));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn hash_mismatch_on_put_stores_nothing() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 1, &meta.addr).await;
+    let c = pki.connector("client");
+    let bytes = pattern(100_000, 2);
+    let id = ChunkId::random();
+    let resp = put_with_hash(&c, &s.addr, id, &bytes, hash(b"something else")).await;
+    assert!(
+        matches!(resp, DataResponse::Error(FsError::Invalid(_))),
+        "{resp:?}"
+    );
+    assert_eq!(
+        call(&c, &s.addr, DataRequest::HasChunk { id }).await,
+        DataResponse::Present(false)
+    );
+    assert_eq!(s.server().store().stat().used, 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn capacity_exhaustion_is_no_space() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = data_config(&pki, 1, dir.path(), &meta.addr);
+    cfg.capacity = Some(bytesize::ByteSize::mib(1));
+    let mut s = TestServer::start_with(cfg, dir).await;
+    let c = pki.connector("client");
+    let a = pattern(700_000, 3);
+    assert_eq!(
+        put(&c, &s.addr, ChunkId::random(), &a).await,
+        DataResponse::Stored
+    );
+    let resp = put(&c, &s.addr, ChunkId::random(), &pattern(700_000, 4)).await;
+    assert_eq!(resp, DataResponse::Error(FsError::NoSpace));
+    assert_eq!(s.server().store().stat().chunks, 1);
+    s.stop().await;
+}
+
+/// Each bad request gets an error reply or a closed stream, and the next good
+/// request on the same connection is served.
+#[tokio::test]
+async fn bad_input_never_stops_the_server() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 1, &meta.addr).await;
+    let c = pki.connector("client");
+    let good = |n: u8| pattern(10_000, n);
+
+    let mut framed_garbage = 8u32.to_be_bytes().to_vec();
+    framed_garbage.extend_from_slice(&[0xff; 8]);
+    let put_header = encode(&DataRequest::PutChunk {
+        id: ChunkId(1),
+        len: 1000,
+        hash: hash(&[0u8; 1000]),
+    })
+    .expect("encode");
+    let mut short_payload = (put_header.len() as u32).to_be_bytes().to_vec();
+    short_payload.extend_from_slice(&put_header);
+    short_payload.extend_from_slice(&[0u8; 10]);
+    let mut unknown_tag = 1u32.to_be_bytes().to_vec();
+    unknown_tag.push(42);
+    let stat = encode(&DataRequest::Stat).expect("encode");
+    let mut truncated = (stat.len() as u32 + 10).to_be_bytes().to_vec();
+    truncated.extend_from_slice(&stat);
+    let oversized = (MAX_HEADER_BYTES + 1).to_be_bytes().to_vec();
+    let huge_put = {
+        let h = encode(&DataRequest::PutChunk {
+            id: ChunkId(2),
+            len: MAX_CHUNK_BYTES + 1,
+            hash: [0; 32],
+        })
+        .expect("encode");
+        let mut v = (h.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(&h);
+        v
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage",
+            b"\x00\x00\x00\x05hello world, not postcard at all".to_vec(),
+        ),
+        ("framed garbage", framed_garbage),
+        ("truncated frame", truncated),
+        ("oversized header length", oversized),
+        ("unknown enum tag", unknown_tag),
+        ("payload shorter than announced", short_payload),
+        ("chunk over the limit", huge_put),
+        ("half a length prefix", vec![0, 0]),
+    ];
+    for (i, (name, bytes)) in cases.into_iter().enumerate() {
+        let reply = raw(&c, &s.addr, &bytes).await;
+        assert!(
+            reply.len() >= 4,
+            "{name}: expected an error reply, got {reply:?}"
+        );
+        let len = u32::from_be_bytes(reply[..4].try_into().expect("prefix")) as usize;
+        let resp: DataResponse = decode(&reply[4..4 + len]).expect("a decodable reply");
+        assert!(
+            matches!(resp, DataResponse::Error(FsError::Invalid(_))),
+            "{name}: unexpected reply {resp:?}"
+        );
+        let id = ChunkId::random();
+        let data = good(i as u8);
+        assert_eq!(
+            put(&c, &s.addr, id, &data).await,
+            DataResponse::Stored,
+            "after {name}"
+        );
+        assert_eq!(
+            get(&c, &s.addr, id, 0, u64::MAX).await.1,
+            data,
+            "after {name}"
+        );
+    }
+    assert!(
+        !s.server().store().contains(ChunkId(1)).expect("contains"),
+        "short payload stored"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn client_from_another_ca_is_refused() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 1, &meta.addr).await;
+
+    let stranger = Pki {
+        dir: tempfile::tempdir().expect("tempdir"),
+        ca: ClusterCa::generate().expect("ca"),
+    };
+    let bad = stranger.connector("intruder");
+    let result = bad
+        .call::<_, DataResponse>(&s.addr, &DataRequest::Stat, TIMEOUT)
+        .await;
+    assert!(
+        result.is_err(),
+        "a foreign client must not be served: {result:?}"
+    );
+
+    let good = pki.connector("client");
+    assert!(matches!(
+        call(&good, &s.addr, DataRequest::Stat).await,
+        DataResponse::Stat { .. }
+    ));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn copy_chunk_between_servers() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut a = TestServer::start(&pki, 1, &meta.addr).await;
+    let mut b = TestServer::start(&pki, 2, &meta.addr).await;
+    let c = pki.connector("client");
+    let bytes = pattern(3 * MIB + 7, 5);
+    let id = ChunkId::random();
+    assert_eq!(put(&c, &a.addr, id, &bytes).await, DataResponse::Stored);
+
+    let copy = DataRequest::CopyChunkFrom {
+        id,
+        hash: hash(&bytes),
+        source_addr: a.addr.clone(),
+    };
+    assert_eq!(call(&c, &b.addr, copy.clone()).await, DataResponse::Stored);
+    assert_eq!(get(&c, &b.addr, id, 0, u64::MAX).await.1, bytes);
+    assert_eq!(
+        call(&c, &b.addr, copy).await,
+        DataResponse::Stored,
+        "copy is idempotent"
+    );
+
+    // A wrong expected hash is refused and nothing is stored.
+    let other = ChunkId::random();
+    let other_bytes = pattern(5000, 6);
+    assert_eq!(
+        put(&c, &a.addr, other, &other_bytes).await,
+        DataResponse::Stored
+    );
+    let wrong = DataRequest::CopyChunkFrom {
+        id: other,
+        hash: [7; 32],
+        source_addr: a.addr.clone(),
+    };
+    let resp = call(&c, &b.addr, wrong).await;
+    assert!(
+        matches!(resp, DataResponse::Error(FsError::DataUnavailable(_))),
+        "{resp:?}"
+    );
+    assert_eq!(
+        call(&c, &b.addr, DataRequest::HasChunk { id: other }).await,
+        DataResponse::Present(false)
+    );
+
+    // A missing source chunk is an error reply, not a hang.
+    let missing = DataRequest::CopyChunkFrom {
+        id: ChunkId::random(),
+        hash: [0; 32],
+        source_addr: a.addr.clone(),
+    };
+    let resp = call(&c, &b.addr, missing).await;
+    assert!(
+        matches!(resp, DataResponse::Error(FsError::DataUnavailable(_))),
+        "{resp:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_chunk_is_never_served_and_is_reported() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 9, &meta.addr).await;
+    let c = pki.connector("client");
+    let bytes = pattern(MIB, 7);
+    let id = ChunkId::random();
+    assert_eq!(put(&c, &s.addr, id, &bytes).await, DataResponse::Stored);
+    s.server().store().corrupt_for_test(id).expect("corrupt");
+
+    let (resp, payload) = get(&c, &s.addr, id, 0, 16).await;
+    match resp {
+        DataResponse::Error(FsError::DataUnavailable(m)) => {
+            assert!(m.contains("checksum mismatch"), "{m}")
+        }
+        other => panic!("corrupt chunk answered with {other:?}"),
+    }
+    assert!(payload.is_empty(), "no byte of a corrupt chunk is sent");
+    assert!(s.server().store().is_quarantined(id).expect("quarantined"));
+    let reported = |r: &MetaRequest| {
+        matches!(r, MetaRequest::Mutate { op: MetaOp::ReportBadReplica { chunk, server }, .. }
+            if *chunk == id && *server == NodeId(9))
+    };
+    wait_until("bad replica report", || meta.count(reported) == 1).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn scrubber_finds_corruption() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 3, &meta.addr).await;
+    let c = pki.connector("client");
+    let ids: Vec<ChunkId> = (0..5).map(|_| ChunkId::random()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(
+            put(&c, &s.addr, *id, &pattern(200_000, i as u8)).await,
+            DataResponse::Stored
+        );
+    }
+    let stats = s.server().scrub_stats().clone();
+    wait_until("a clean scrub pass", || stats.chunks() >= 5).await;
+    assert_eq!(stats.corrupt(), 0);
+    s.server()
+        .store()
+        .corrupt_for_test(ids[2])
+        .expect("corrupt");
+    wait_until("the scrubber to find the damage", || stats.corrupt() == 1).await;
+    let reported = |r: &MetaRequest| matches!(r, MetaRequest::Mutate { op: MetaOp::ReportBadReplica { chunk, .. }, .. } if *chunk == ids[2]);
+    wait_until("bad replica report", || meta.count(reported) == 1).await;
+    assert!(s
+        .server()
+        .store()
+        .is_quarantined(ids[2])
+        .expect("quarantined"));
+    assert_eq!(s.server().store().stat().chunks, 4);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn restart_keeps_chunks() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = data_config(&pki, 4, dir.path(), &meta.addr);
+    let mut s = TestServer::start_with(cfg.clone(), dir).await;
+    let c = pki.connector("client");
+    let bytes = pattern(2 * MIB, 8);
+    let id = ChunkId::random();
+    assert_eq!(put(&c, &s.addr, id, &bytes).await, DataResponse::Stored);
+    s.stop().await;
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().expect("tempdir"));
+    let mut s2 = TestServer::start_with(cfg, dir).await;
+    let c = pki.connector("client2");
+    assert_eq!(get(&c, &s2.addr, id, 0, u64::MAX).await.1, bytes);
+    assert_eq!(s2.server().store().stat().used, 2 * MIB as u64);
+    s2.stop().await;
+}

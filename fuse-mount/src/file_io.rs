@@ -1,0 +1,399 @@
+//! Data IO of one open file in this mount, shared by all its open handles:
+//!
+//! - writes gather in a `WriteBuffer`; a chunk that fills up is uploaded (and committed)
+//!   in the background, at most `parallel_chunks` at once per file; flush, fsync,
+//!   release and setattr upload the rest, reading the stored bytes of a partially
+//!   written chunk first, and return only once it is committed (close-to-open);
+//! - a background upload's failure is reported by the next write or flush, and its
+//!   bytes go back into the buffer so that a later flush retries them;
+//! - reads see this mount's unflushed writes, and sequential reads go through a small
+//!   chunk cache that prefetches the next chunk.
+
+use crate::error::{errno_of, OrErrno};
+use crate::read_cache::{Budget, CachedChunk, ReadCache, Slot};
+use crate::write_buffer::{overlay_chunk, stored_len, DirtyChunk, WriteBuffer};
+use bytes::Bytes;
+use ferrofs_client::{Client, ClientError, FileAttr, InodeId, SetAttr, Timestamp};
+use fuser::Errno;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::runtime::Handle;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+/// Partially written chunks one file may buffer before they are flushed anyway.
+const MAX_DIRTY_CHUNKS: usize = 16;
+
+/// A whole chunk on its way to the data servers and the metadata.
+struct Upload {
+    index: u64,
+    data: Bytes,
+    task: JoinHandle<Result<FileAttr, ClientError>>,
+}
+
+struct IoState {
+    buffer: WriteBuffer,
+    /// The file size the cluster has, as last seen by this mount.
+    committed_size: u64,
+    /// In start order; at most one per chunk index.
+    uploads: VecDeque<Upload>,
+    /// A background upload failed; reported once by the next write or flush.
+    error: Option<Errno>,
+    /// Time of the last buffered write (mtime until the data is committed).
+    dirty_mtime: Option<Timestamp>,
+}
+
+impl IoState {
+    fn has_unflushed(&self) -> bool {
+        !self.buffer.is_empty() || !self.uploads.is_empty()
+    }
+
+    fn logical_size(&self) -> u64 {
+        self.committed_size.max(self.buffer.end())
+    }
+}
+
+/// What a chunk fetch for the cache can run into.
+enum FetchFail {
+    /// The mount's cache budget is used up: read directly instead.
+    NoRoom,
+    Client(ClientError),
+}
+
+pub(crate) struct FileIo {
+    ino: InodeId,
+    client: Client,
+    rt: Handle,
+    chunk_size: u64,
+    parallel: usize,
+    state: Mutex<IoState>,
+    cache: ReadCache,
+    budget: Arc<Budget>,
+}
+
+impl FileIo {
+    pub(crate) fn new(client: Client, rt: Handle, ino: InodeId, size: u64, budget: Arc<Budget>) -> FileIo {
+        let chunk_size = client.chunk_size().max(1);
+        let parallel = client.config().parallel_chunks.max(1);
+        let state = IoState {
+            buffer: WriteBuffer::new(chunk_size),
+            committed_size: size,
+            uploads: VecDeque::new(),
+            error: None,
+            dirty_mtime: None,
+        };
+        FileIo {
+            ino,
+            client,
+            rt,
+            chunk_size,
+            parallel,
+            state: Mutex::new(state),
+            cache: ReadCache::default(),
+            budget,
+        }
+    }
+
+    /// Another open of the file: cached chunks are dropped (close-to-open), and the
+    /// size is taken from the fresh attributes unless this mount has unflushed data.
+    pub(crate) async fn reopened(&self, size: u64) {
+        self.cache.clear();
+        let mut st = self.state.lock().await;
+        if !st.has_unflushed() {
+            st.committed_size = size;
+        }
+    }
+
+    /// The attributes as this mount sees them: unflushed writes count in size and mtime.
+    pub(crate) async fn overlay_attr(&self, attr: &mut FileAttr) {
+        let mut st = self.state.lock().await;
+        self.reap(&mut st).await;
+        if st.has_unflushed() {
+            attr.size = attr.size.max(st.logical_size());
+            if let Some(t) = st.dirty_mtime {
+                attr.mtime = attr.mtime.max(t);
+            }
+        } else {
+            st.committed_size = attr.size;
+            st.dirty_mtime = None;
+        }
+    }
+
+    pub(crate) async fn write(&self, offset: u64, data: &[u8]) -> Result<(), Errno> {
+        offset.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
+        let mut st = self.state.lock().await;
+        self.reap(&mut st).await;
+        if let Some(e) = st.error.take() {
+            return Err(e);
+        }
+        let touched = st.buffer.write(offset, data);
+        st.dirty_mtime = Some(Timestamp::now());
+        for index in touched {
+            if st.buffer.is_full(index) {
+                self.wait_index(&mut st, index).await;
+                if let Some(chunk) = st.buffer.take(index) {
+                    self.start_upload(&mut st, index, chunk);
+                }
+            }
+        }
+        while st.uploads.len() > self.parallel {
+            if let Some(up) = st.uploads.pop_front() {
+                self.finish(&mut st, up).await;
+            }
+        }
+        if st.buffer.dirty_chunks() > MAX_DIRTY_CHUNKS {
+            self.flush_locked(&mut st).await?;
+        }
+        Ok(())
+    }
+
+    /// Upload and commit everything buffered; report any earlier background failure.
+    pub(crate) async fn flush(&self) -> Result<(), Errno> {
+        let mut st = self.state.lock().await;
+        self.flush_locked(&mut st).await
+    }
+
+    /// Change attributes after flushing (a size change or times must not be undone
+    /// by a later commit). A shrink to the middle of a chunk rewrites that chunk cut
+    /// at the new size, so that growing the file later shows zeros, not old bytes.
+    pub(crate) async fn setattr(&self, change: SetAttr) -> Result<FileAttr, Errno> {
+        let mut st = self.state.lock().await;
+        self.flush_locked(&mut st).await?;
+        if let Some(size) = change.size {
+            if size < st.committed_size {
+                cut_last_chunk(&self.client, self.ino, size).await?;
+            }
+        }
+        let attr = self.client.setattr(self.ino, change).await.or_errno("setattr")?;
+        st.committed_size = attr.size;
+        st.buffer.reset_end();
+        st.dirty_mtime = None;
+        self.cache.clear();
+        Ok(attr)
+    }
+
+    /// Up to `size` bytes at `offset`, as this mount sees the file.
+    pub(crate) async fn read(&self, offset: u64, size: u32, sequential: bool) -> Result<Vec<u8>, Errno> {
+        let mut st = self.state.lock().await;
+        self.reap(&mut st).await;
+        let logical = st.logical_size();
+        if offset >= logical {
+            return Ok(Vec::new());
+        }
+        let len = (logical - offset).min(u64::from(size));
+        let committed = st.committed_size;
+        // A file with unflushed data keeps the lock so that its overlay stays valid;
+        // otherwise reads run in parallel.
+        let guard = if st.has_unflushed() {
+            Some(st)
+        } else {
+            drop(st);
+            None
+        };
+        let mut out = vec![0u8; len as usize];
+        let stored_end = committed.min(offset + len);
+        if stored_end > offset {
+            let n = (stored_end - offset) as usize;
+            self.read_stored(offset, &mut out[..n], committed, sequential).await?;
+        }
+        if let Some(st) = guard {
+            for up in &st.uploads {
+                overlay_chunk(self.chunk_size, up.index, &up.data, offset, &mut out);
+            }
+            st.buffer.overlay(offset, &mut out);
+        }
+        Ok(out)
+    }
+
+    // ---- reads ---------------------------------------------------------------------
+
+    /// Fill `out` with the stored bytes at `offset` (all below `committed`).
+    async fn read_stored(&self, offset: u64, out: &mut [u8], committed: u64, sequential: bool) -> Result<(), Errno> {
+        if !sequential {
+            let bytes = self.client.read_at(self.ino, offset, out.len() as u64).await.or_errno("read")?;
+            let n = bytes.len().min(out.len());
+            out[..n].copy_from_slice(&bytes[..n]);
+            return Ok(());
+        }
+        let cs = self.chunk_size;
+        let end = offset + out.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / cs;
+            let chunk_start = index * cs;
+            let piece_end = (chunk_start + cs).min(end);
+            let dst = &mut out[(pos - offset) as usize..(piece_end - offset) as usize];
+            let slot = self.cache.slot(index);
+            match self.fetch_into(&slot, index).await {
+                Ok(chunk) => {
+                    let from = (pos - chunk_start) as usize;
+                    let avail = chunk.data.len().saturating_sub(from).min(dst.len());
+                    if avail > 0 {
+                        dst[..avail].copy_from_slice(&chunk.data[from..from + avail]);
+                    }
+                }
+                Err(FetchFail::NoRoom) => {
+                    self.cache.invalidate(index);
+                    let bytes = self.client.read_at(self.ino, pos, dst.len() as u64).await.or_errno("read")?;
+                    let n = bytes.len().min(dst.len());
+                    dst[..n].copy_from_slice(&bytes[..n]);
+                }
+                Err(FetchFail::Client(e)) => {
+                    self.cache.invalidate(index);
+                    return Err(errno_of("read", &e));
+                }
+            }
+            pos = piece_end;
+        }
+        let next = end.div_ceil(cs).max(offset / cs + 1);
+        if next * cs < committed && !self.cache.contains(next) {
+            self.prefetch(next);
+        }
+        Ok(())
+    }
+
+    async fn fetch_into<'a>(&self, slot: &'a Slot, index: u64) -> Result<&'a CachedChunk, FetchFail> {
+        let (client, ino, cs, budget) = (self.client.clone(), self.ino, self.chunk_size, self.budget.clone());
+        slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget)).await
+    }
+
+    fn prefetch(&self, index: u64) {
+        let slot = self.cache.slot(index);
+        let (client, ino, cs, budget) = (self.client.clone(), self.ino, self.chunk_size, self.budget.clone());
+        self.rt.spawn(async move {
+            let fetched = slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget)).await;
+            if let Err(FetchFail::Client(e)) = fetched {
+                tracing::debug!(%ino, index, error = %e, "prefetching chunk failed");
+            }
+        });
+    }
+
+    // ---- writes --------------------------------------------------------------------
+
+    fn start_upload(&self, st: &mut IoState, index: u64, chunk: DirtyChunk) {
+        let data = Bytes::from(chunk.into_bytes());
+        let min_size = index.saturating_mul(self.chunk_size).saturating_add(data.len() as u64);
+        let (client, ino, payload) = (self.client.clone(), self.ino, data.clone());
+        let task = self.rt.spawn(async move { client.write_chunks(ino, vec![(index, payload)], min_size).await });
+        st.uploads.push_back(Upload { index, data, task });
+    }
+
+    /// Account for a finished upload: the committed size grows, or on failure the
+    /// bytes go back into the buffer (under any newer writes) and the error is kept.
+    async fn finish(&self, st: &mut IoState, up: Upload) {
+        let result = match up.task.await {
+            Ok(r) => r.map_err(|e| errno_of("write", &e)),
+            Err(e) => {
+                tracing::error!(ino = %self.ino, index = up.index, error = %e, "chunk upload task failed");
+                Err(Errno::EIO)
+            }
+        };
+        self.cache.invalidate(up.index);
+        match result {
+            Ok(attr) => st.committed_size = st.committed_size.max(attr.size),
+            Err(e) => {
+                st.buffer.put_back(up.index, &up.data);
+                st.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Account for the uploads that have finished, without waiting.
+    async fn reap(&self, st: &mut IoState) {
+        while let Some(pos) = st.uploads.iter().position(|u| u.task.is_finished()) {
+            if let Some(up) = st.uploads.remove(pos) {
+                self.finish(st, up).await;
+            }
+        }
+    }
+
+    /// Wait for the upload of chunk `index`, if any, so a newer one commits after it.
+    async fn wait_index(&self, st: &mut IoState, index: u64) {
+        while let Some(pos) = st.uploads.iter().position(|u| u.index == index) {
+            if let Some(up) = st.uploads.remove(pos) {
+                self.finish(st, up).await;
+            }
+        }
+    }
+
+    async fn flush_locked(&self, st: &mut IoState) -> Result<(), Errno> {
+        while let Some(up) = st.uploads.pop_front() {
+            self.finish(st, up).await;
+        }
+        let dirty = st.buffer.take_all();
+        if !dirty.is_empty() {
+            let min_size = st.buffer.end();
+            let mut whole: Vec<(u64, Bytes)> = Vec::with_capacity(dirty.len());
+            let mut rest = dirty.into_iter();
+            while let Some((index, mut chunk)) = rest.next() {
+                let stored = stored_len(st.committed_size, index, self.chunk_size);
+                if !chunk.covers(stored) {
+                    let start = index * self.chunk_size;
+                    match self.client.read_at(self.ino, start, stored).await {
+                        Ok(base) => chunk.merge_base(&base),
+                        Err(e) => {
+                            // Nothing is lost: everything goes back into the buffer.
+                            st.buffer.restore(index, chunk);
+                            for (i, c) in rest {
+                                st.buffer.restore(i, c);
+                            }
+                            for (i, b) in whole {
+                                st.buffer.put_back(i, &b);
+                            }
+                            return Err(errno_of("read-modify-write", &e));
+                        }
+                    }
+                }
+                whole.push((index, Bytes::from(chunk.into_bytes())));
+            }
+            let indexes: Vec<u64> = whole.iter().map(|(i, _)| *i).collect();
+            let result = self.client.write_chunks(self.ino, whole.clone(), min_size).await;
+            for i in &indexes {
+                self.cache.invalidate(*i);
+            }
+            match result {
+                Ok(attr) => st.committed_size = st.committed_size.max(attr.size),
+                Err(e) => {
+                    for (i, b) in whole {
+                        st.buffer.put_back(i, &b);
+                    }
+                    return Err(errno_of("write", &e));
+                }
+            }
+        }
+        if !st.has_unflushed() {
+            st.dirty_mtime = None;
+        }
+        match st.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn fetch_chunk(
+    client: Client,
+    ino: InodeId,
+    index: u64,
+    chunk_size: u64,
+    budget: Arc<Budget>,
+) -> Result<CachedChunk, FetchFail> {
+    let held = budget.reserve(chunk_size).ok_or(FetchFail::NoRoom)?;
+    let data = client.read_at(ino, index * chunk_size, chunk_size).await.map_err(FetchFail::Client)?;
+    Ok(CachedChunk::new(data, held))
+}
+
+/// Rewrite the chunk holding byte `new_size - 1` cut at `new_size`, before the file is
+/// shrunk to `new_size` (the metadata keeps a cut chunk whole; see `FileIo::setattr`).
+pub(crate) async fn cut_last_chunk(client: &Client, ino: InodeId, new_size: u64) -> Result<(), Errno> {
+    let cs = client.chunk_size().max(1);
+    let keep = new_size % cs;
+    if keep == 0 {
+        return Ok(());
+    }
+    let index = new_size / cs;
+    let mut data = client.read_at(ino, index * cs, keep).await.or_errno("truncate")?;
+    data.resize(keep as usize, 0);
+    client.write_chunks(ino, vec![(index, Bytes::from(data))], 0).await.or_errno("truncate")?;
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Read-ahead cache of one open file: the few chunks last read or prefetched, each
+//! fetched once however many readers wait for it. The bytes held by every cache of a
+//! mount are bounded by one shared `Budget`; without room, reads go straight to the
+//! cluster instead.
+
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// Chunks kept per open file (the one being read, the next, one spare).
+const SLOTS_PER_FILE: usize = 3;
+
+/// Bytes that the read caches of one mount may hold together.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Arc<Budget> {
+        Arc::new(Budget { limit, used: AtomicU64::new(0) })
+    }
+
+    /// Reserve `bytes`, or `None` if that would pass the limit.
+    pub(crate) fn reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            let next = cur.checked_add(bytes).filter(|n| *n <= self.limit)?;
+            match self.used.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(Reservation { budget: self.clone(), bytes }),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Bytes held against a `Budget`, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    budget: Arc<Budget>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// One cached chunk: its bytes as stored when fetched (short at the end of the file).
+#[derive(Debug)]
+pub(crate) struct CachedChunk {
+    pub(crate) data: Vec<u8>,
+    _held: Reservation,
+}
+
+impl CachedChunk {
+    pub(crate) fn new(data: Vec<u8>, held: Reservation) -> CachedChunk {
+        CachedChunk { data, _held: held }
+    }
+}
+
+/// A chunk being fetched or fetched: readers share one fetch through the cell.
+pub(crate) type Slot = Arc<OnceCell<CachedChunk>>;
+
+#[derive(Debug, Default)]
+pub(crate) struct ReadCache {
+    slots: Mutex<VecDeque<(u64, Slot)>>,
+}
+
+impl ReadCache {
+    /// The slot of chunk `index`, made (evicting the oldest) if absent.
+    pub(crate) fn slot(&self, index: u64) -> Slot {
+        let mut slots = self.slots.lock();
+        if let Some((_, s)) = slots.iter().find(|(i, _)| *i == index) {
+            return s.clone();
+        }
+        if slots.len() >= SLOTS_PER_FILE {
+            slots.pop_front();
+        }
+        let s: Slot = Arc::new(OnceCell::new());
+        slots.push_back((index, s.clone()));
+        s
+    }
+
+    pub(crate) fn contains(&self, index: u64) -> bool {
+        self.slots.lock().iter().any(|(i, _)| *i == index)
+    }
+
+    /// Forget chunk `index` (its stored content changed).
+    pub(crate) fn invalidate(&self, index: u64) {
+        self.slots.lock().retain(|(i, _)| *i != index);
+    }
+
+    /// Forget every chunk (open, truncate).
+    pub(crate) fn clear(&self) {
+        self.slots.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_bounds_reservations_and_gets_them_back() {
+        let b = Budget::new(10);
+        let r1 = b.reserve(6).expect("room");
+        assert!(b.reserve(5).is_none());
+        let r2 = b.reserve(4).expect("room");
+        assert_eq!(b.used(), 10);
+        drop(r1);
+        assert_eq!(b.used(), 4);
+        drop(CachedChunk::new(vec![1], r2));
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn slots_are_shared_evicted_oldest_first_and_invalidated() {
+        let c = ReadCache::default();
+        let a = c.slot(1);
+        assert!(Arc::ptr_eq(&a, &c.slot(1)));
+        c.slot(2);
+        c.slot(3);
+        c.slot(4);
+        assert!(!c.contains(1));
+        assert!(c.contains(2) && c.contains(4));
+        c.invalidate(3);
+        assert!(!c.contains(3));
+        c.clear();
+        assert!(!c.contains(2));
+    }
+}

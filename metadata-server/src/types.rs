@@ -1,0 +1,87 @@
+//! The Raft type configuration: what a log entry carries and what applying it returns.
+
+use crate::namespace::ApplyContext;
+use ferrofs_proto::config::ClusterSettings;
+use ferrofs_proto::meta_msg::{MetaOp, MetaResponse};
+use ferrofs_proto::RequestId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The payload of one normal log entry: a namespace or cluster mutation, with the
+/// context the leader fixed before proposing it (so every replica applies it alike).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaCommand {
+    /// Set for client mutations; a retry with the same id is answered from the
+    /// dedup record instead of being applied twice.
+    pub request_id: Option<RequestId>,
+    pub ctx: ApplyContext,
+    pub op: MetaOp,
+}
+
+/// What one normal log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogCommand {
+    /// A client's (or a data server's) mutation.
+    Meta(MetaCommand),
+    /// Create the root directory if it does not exist and store the cluster layout
+    /// (chunk size, replication); proposed by a leader that finds the namespace
+    /// uninitialised, so the root gets the leader's clock rather than a made-up one.
+    Init { ctx: ApplyContext, settings: ClusterSettings },
+}
+
+impl fmt::Display for LogCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogCommand::Meta(cmd) => cmd.fmt(f),
+            LogCommand::Init { .. } => write!(f, "Init"),
+        }
+    }
+}
+
+impl fmt::Display for MetaCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.request_id {
+            Some(id) => write!(f, "MetaCommand({id}: {})", op_name(&self.op)),
+            None => write!(f, "MetaCommand({})", op_name(&self.op)),
+        }
+    }
+}
+
+/// A short name of an op, for logs and spans.
+pub fn op_name(op: &MetaOp) -> &'static str {
+    match op {
+        MetaOp::Create { .. } => "create",
+        MetaOp::Mkdir { .. } => "mkdir",
+        MetaOp::Symlink { .. } => "symlink",
+        MetaOp::Link { .. } => "link",
+        MetaOp::Unlink { .. } => "unlink",
+        MetaOp::Rmdir { .. } => "rmdir",
+        MetaOp::Rename { .. } => "rename",
+        MetaOp::SetAttr { .. } => "setattr",
+        MetaOp::SetXattr { .. } => "setxattr",
+        MetaOp::RemoveXattr { .. } => "removexattr",
+        MetaOp::CommitChunks { .. } => "commit-chunks",
+        MetaOp::RegisterDataServer { .. } => "register-data-server",
+        MetaOp::ReportBadReplica { .. } => "report-bad-replica",
+    }
+}
+
+openraft::declare_raft_types!(
+    /// ferrofs's openraft types: node ids are `u64` (`ferrofs_proto::NodeId.0`), a node
+    /// is its QUIC address.
+    pub TypeConfig:
+        D = LogCommand,
+        R = MetaResponse,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+);
+
+/// The Raft handle of a metadata server.
+pub type MetaRaft = openraft::Raft<TypeConfig, crate::store::StateMachine>;
+
+/// Log id, vote and other aliases bound to our config.
+pub type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
+pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;

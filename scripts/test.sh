@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every ferrofs test: unit tests, the openraft storage suite, and the multi-process
+# cluster tests against the real binaries. This is the command README.md and CI use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+# One profile (dev, with optimised dependencies) for binaries and tests: RocksDB builds once.
+cargo build --workspace --bins
+# Cluster tests spawn many processes; two test binaries at a time keep a 2-core machine responsive.
+export FERROFS_BIN_DIR="$PWD/target/debug"
+cargo test --workspace --no-fail-fast -- --test-threads="${FERROFS_TEST_THREADS:-2}"

@@ -1,0 +1,220 @@
+//! A local cluster of real `ferrofs-meta` and `ferrofs-data` processes.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the built binaries are: `$FERROFS_BIN_DIR`, else the cargo target folder this
+/// test binary runs from (target/<profile>/deps/..).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("FERROFS_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let deps = exe.parent().unwrap_or(Path::new("."));
+    deps.parent().unwrap_or(deps).to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// True while the process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+pub struct TestCluster {
+    dir: tempfile::TempDir,
+    /// Process name ("meta-1", "data-2", ...) -> pid.
+    pids: BTreeMap<String, i32>,
+    /// Processes this harness started itself (restarts), reaped on kill.
+    children: BTreeMap<String, std::process::Child>,
+    /// `dev up` arguments: counts and extra flags, to start the same cluster again.
+    up_args: (usize, usize, Vec<String>),
+}
+
+impl TestCluster {
+    /// Start `meta` metadata servers and `data` data servers and wait until healthy.
+    pub fn start(meta: usize, data: usize) -> Result<TestCluster> {
+        Self::start_with(meta, data, &[])
+    }
+
+    /// As `start`, with extra `ferrofs dev up` arguments.
+    pub fn start_with(meta: usize, data: usize, extra: &[&str]) -> Result<TestCluster> {
+        let dir = tempfile::Builder::new().prefix("ferrofs-test-").tempdir()?;
+        let up_args = (meta, data, extra.iter().map(|s| s.to_string()).collect());
+        let mut cluster =
+            TestCluster { dir, pids: BTreeMap::new(), children: BTreeMap::new(), up_args };
+        cluster.dev_up(meta, data, extra)?;
+        Ok(cluster)
+    }
+
+    /// `ferrofs dev down`, then `ferrofs dev up --detach` again on the same folder.
+    pub fn down_and_up(&mut self) -> Result<()> {
+        self.stop_all();
+        let (meta, data, extra) = self.up_args.clone();
+        let extra: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+        self.dev_up(meta, data, &extra)
+    }
+
+    fn dev_up(&mut self, meta: usize, data: usize, extra: &[&str]) -> Result<()> {
+        let dir = self.dir.path().to_string_lossy().to_string();
+        let (m, d) = (meta.to_string(), data.to_string());
+        let mut args = vec!["dev", "up", "--dir", &dir, "--meta", &m, "--data", &d, "--detach"];
+        args.extend_from_slice(extra);
+        let out = Command::new(bin("ferrofs"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .context("running ferrofs dev up")?;
+        if !out.status.success() {
+            bail!(
+                "ferrofs dev up failed: {}\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.read_pids()
+    }
+
+    fn read_pids(&mut self) -> Result<()> {
+        let text = std::fs::read_to_string(self.dir.path().join("pids")).context("reading pids")?;
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            if let (Some(name), Some(pid)) = (parts.next(), parts.next()) {
+                self.pids.insert(name.to_string(), pid.parse()?);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn client_config(&self) -> PathBuf {
+        self.dir.path().join("client.toml")
+    }
+
+    pub async fn client(&self) -> Result<ferrofs_client::Client> {
+        let cfg: ferrofs_proto::config::ClientConfig =
+            ferrofs_proto::config::load(&self.client_config())?;
+        Ok(ferrofs_client::Client::connect(cfg).await?)
+    }
+
+    /// Names of the processes of one kind ("meta" or "data").
+    pub fn names(&self, kind: &str) -> Vec<String> {
+        self.pids.keys().filter(|n| n.starts_with(kind)).cloned().collect()
+    }
+
+    pub fn pid(&self, name: &str) -> Option<i32> {
+        self.pids.get(name).copied()
+    }
+
+    /// kill -9 one process and wait until it is gone.
+    pub fn kill9(&mut self, name: &str) -> Result<()> {
+        let pid = self.pids.remove(name).with_context(|| format!("no running process {name}"))?;
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some(mut child) = self.children.remove(name) {
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) {
+            if Instant::now() > deadline {
+                bail!("{name} (pid {pid}) survived SIGKILL");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Start a killed process again on its own folder and config.
+    pub fn restart(&mut self, name: &str) -> Result<()> {
+        if self.pids.contains_key(name) {
+            bail!("{name} is still running");
+        }
+        let folder = self.dir.path().join(name);
+        let (binary, config) = if name.starts_with("meta") {
+            ("ferrofs-meta", folder.join("meta.toml"))
+        } else {
+            ("ferrofs-data", folder.join("data.toml"))
+        };
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(folder.join("log"))?;
+        let child = Command::new(bin(binary))
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.pids.insert(name.to_string(), child.id() as i32);
+        self.children.insert(name.to_string(), child);
+        Ok(())
+    }
+
+    /// Run the CLI against this cluster.
+    pub fn ferrofs(&self, args: &[&str]) -> Result<Output> {
+        Ok(Command::new(bin("ferrofs"))
+            .arg("--config")
+            .arg(self.client_config())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?)
+    }
+
+    /// The last lines of a process's log, for failure messages.
+    pub fn log_tail(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(name).join("log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Stop everything with `ferrofs dev down`, then SIGKILL whatever is left.
+    pub fn stop_all(&mut self) {
+        let dir = self.dir.path().to_string_lossy().to_string();
+        let _ = Command::new(bin("ferrofs")).args(["dev", "down", "--dir", &dir]).output();
+        for (_, pid) in std::mem::take(&mut self.pids) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        for (_, mut child) in std::mem::take(&mut self.children) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// kill -9 every process, then start the same cluster again on the same folders.
+    pub fn kill_all_and_restart(&mut self) -> Result<()> {
+        let names: Vec<String> = self.pids.keys().cloned().collect();
+        for n in &names {
+            self.kill9(n)?;
+        }
+        for n in &names {
+            self.restart(n)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::env::var_os("FERROFS_KEEP_TEST_DIR").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("keeping {}", kept.keep().display());
+        }
+        self.stop_all();
+    }
+}
