@@ -322,6 +322,8 @@ mod tests {
     #[test]
     fn bad_usage_is_an_error() {
         assert!(Cli::try_parse_from(["ferrofs", "mkdir"]).is_err());
-        assert!(Cli::try_parse_from(["ferrofs", "dev", "up", "--dir", "d", "--meta", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["ferrofs", "dev", "up", "--dir", "d", "--meta", "0"]).is_err()
+        );
     }
 }

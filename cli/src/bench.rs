@@ -58,7 +58,11 @@ impl PatternReader {
 }
 
 impl AsyncRead for PatternReader {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let left = self.len - self.pos;
         let n = (buf.remaining() as u64).min(left).min(MAX_READ as u64) as usize;
         if n > 0 {
@@ -81,7 +85,11 @@ pub struct PatternChecker {
 
 impl PatternChecker {
     pub fn new(seed: u64) -> PatternChecker {
-        PatternChecker { seed, pos: 0, scratch: Vec::new() }
+        PatternChecker {
+            seed,
+            pos: 0,
+            scratch: Vec::new(),
+        }
     }
 
     /// Bytes checked so far.
@@ -91,7 +99,11 @@ impl PatternChecker {
 }
 
 impl AsyncWrite for PatternChecker {
-    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let n = data.len().min(MAX_READ);
         let (seed, pos) = (self.seed, self.pos);
         let scratch = &mut self.scratch;
@@ -130,7 +142,10 @@ impl Measurement {
     fn rate(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         if self.count == 1 {
-            format!("{:.1} MiB/s", self.bytes_each as f64 / (1024.0 * 1024.0) / secs)
+            format!(
+                "{:.1} MiB/s",
+                self.bytes_each as f64 / (1024.0 * 1024.0) / secs
+            )
         } else {
             format!("{:.0} ops/s", self.count as f64 / secs)
         }
@@ -165,7 +180,11 @@ pub async fn run(config: Option<PathBuf>, args: BenchArgs) -> Result<()> {
         .mkdir(InodeId::ROOT, dir_name.as_bytes(), 0o755, uid, gid)
         .await
         .op(|| format!("bench: mkdir /{dir_name}"))?;
-    eprintln!("bench in /{dir_name}: {} file, then {} files of 4 KiB", format_bytes(args.size.0), args.files);
+    eprintln!(
+        "bench in /{dir_name}: {} file, then {} files of 4 KiB",
+        format_bytes(args.size.0),
+        args.files
+    );
     let outcome = phases(&client, dir.ino, &args).await;
     let cleanup = cleanup(&client, dir.ino, &dir_name).await;
     let results = outcome?;
@@ -186,22 +205,44 @@ async fn phases(client: &Client, dir: InodeId, args: &BenchArgs) -> Result<Vec<M
 
     let pb = progress_bar(Some(size));
     let start = Instant::now();
-    let put = client.write_file_from(big.ino, PatternReader::new(seed, size), &|n| pb.set_position(n)).await;
+    let put = client
+        .write_file_from(big.ino, PatternReader::new(seed, size), &|n| {
+            pb.set_position(n)
+        })
+        .await;
     pb.finish_and_clear();
     put.op(|| "bench: put".to_string())?;
-    results.push(Measurement { op: "put", count: 1, bytes_each: size, elapsed: start.elapsed() });
+    results.push(Measurement {
+        op: "put",
+        count: 1,
+        bytes_each: size,
+        elapsed: start.elapsed(),
+    });
 
     let pb = progress_bar(Some(size));
     let mut checker = PatternChecker::new(seed);
     let start = Instant::now();
-    let got = client.read_file_to(big.ino, &mut checker, &|n| pb.set_position(n)).await;
+    let got = client
+        .read_file_to(big.ino, &mut checker, &|n| pb.set_position(n))
+        .await;
     pb.finish_and_clear();
     got.op(|| "bench: get".to_string())?;
     if checker.checked() != size {
-        bail!("bench: get returned {} bytes, expected {size}", checker.checked());
+        bail!(
+            "bench: get returned {} bytes, expected {size}",
+            checker.checked()
+        );
     }
-    results.push(Measurement { op: "get", count: 1, bytes_each: size, elapsed: start.elapsed() });
-    client.unlink(dir, b"big").await.op(|| "bench: delete big".to_string())?;
+    results.push(Measurement {
+        op: "get",
+        count: 1,
+        bytes_each: size,
+        elapsed: start.elapsed(),
+    });
+    client
+        .unlink(dir, b"big")
+        .await
+        .op(|| "bench: delete big".to_string())?;
 
     if args.files > 0 {
         for op in [SmallOp::Create, SmallOp::Stat, SmallOp::Delete] {
@@ -236,7 +277,14 @@ impl SmallOp {
 }
 
 /// Run one small-file phase over files `0..files` with `tasks` concurrent workers.
-async fn run_small(client: &Client, dir: InodeId, op: SmallOp, files: u32, tasks: u32, seed: u64) -> Result<()> {
+async fn run_small(
+    client: &Client,
+    dir: InodeId,
+    op: SmallOp,
+    files: u32,
+    tasks: u32,
+    seed: u64,
+) -> Result<()> {
     let next = Arc::new(AtomicU32::new(0));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..tasks.min(files) {
@@ -263,10 +311,16 @@ async fn small_op(client: &Client, dir: InodeId, op: SmallOp, i: u32, seed: u64)
     match op {
         SmallOp::Create => {
             let (uid, gid) = caller_ids();
-            let a = client.create(dir, name.as_bytes(), FileKind::File, 0o644, uid, gid, true).await.op(what)?;
+            let a = client
+                .create(dir, name.as_bytes(), FileKind::File, 0o644, uid, gid, true)
+                .await
+                .op(what)?;
             let mut data = vec![0u8; SMALL_FILE];
             fill_pattern(seed ^ u64::from(i), 0, &mut data);
-            client.write_file_from(a.ino, data.as_slice(), &|_| {}).await.op(what)?;
+            client
+                .write_file_from(a.ino, data.as_slice(), &|_| {})
+                .await
+                .op(what)?;
         }
         SmallOp::Stat => {
             let a = client.lookup(dir, name.as_bytes()).await.op(what)?;
@@ -291,7 +345,10 @@ async fn cleanup(client: &Client, dir: InodeId, dir_name: &str) -> Result<()> {
             client.unlink(dir, &e.name).await.op(what)?;
         }
     }
-    client.rmdir(InodeId::ROOT, dir_name.as_bytes()).await.op(what)
+    client
+        .rmdir(InodeId::ROOT, dir_name.as_bytes())
+        .await
+        .op(what)
 }
 
 #[cfg(test)]
@@ -314,24 +371,44 @@ mod tests {
     #[tokio::test]
     async fn reader_feeds_checker_and_corruption_is_caught() {
         let mut data = Vec::new();
-        PatternReader::new(3, 3 * MAX_READ as u64 + 5).read_to_end(&mut data).await.expect("read");
+        PatternReader::new(3, 3 * MAX_READ as u64 + 5)
+            .read_to_end(&mut data)
+            .await
+            .expect("read");
         assert_eq!(data.len(), 3 * MAX_READ + 5);
 
         let mut checker = PatternChecker::new(3);
-        checker.write_all(&data).await.expect("identical data passes");
+        checker
+            .write_all(&data)
+            .await
+            .expect("identical data passes");
         assert_eq!(checker.checked(), data.len() as u64);
 
         data[MAX_READ + 17] ^= 1;
         let mut checker = PatternChecker::new(3);
         let err = checker.write_all(&data).await.expect_err("corruption");
-        assert!(err.to_string().contains(&format!("offset {}", MAX_READ + 17)), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("offset {}", MAX_READ + 17)),
+            "{err}"
+        );
     }
 
     #[test]
     fn table_shows_throughput_and_rates() {
         let text = render(&[
-            Measurement { op: "put", count: 1, bytes_each: 1 << 30, elapsed: Duration::from_secs(4) },
-            Measurement { op: "stat", count: 1000, bytes_each: 4096, elapsed: Duration::from_millis(500) },
+            Measurement {
+                op: "put",
+                count: 1,
+                bytes_each: 1 << 30,
+                elapsed: Duration::from_secs(4),
+            },
+            Measurement {
+                op: "stat",
+                count: 1000,
+                bytes_each: 4096,
+                elapsed: Duration::from_millis(500),
+            },
         ]);
         assert!(text.contains("256.0 MiB/s"), "{text}");
         assert!(text.contains("2000 ops/s"), "{text}");

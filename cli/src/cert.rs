@@ -10,7 +10,10 @@ pub fn run(cmd: CertCommand) -> Result<()> {
     match cmd {
         CertCommand::Init { dir } => {
             init(&dir)?;
-            println!("created the cluster CA: {0}/ca.pem and {0}/ca.key (keep ca.key private)", dir.display());
+            println!(
+                "created the cluster CA: {0}/ca.pem and {0}/ca.key (keep ca.key private)",
+                dir.display()
+            );
             Ok(())
         }
         CertCommand::Issue { ca, name, out } => {
@@ -25,18 +28,24 @@ pub fn run(cmd: CertCommand) -> Result<()> {
 pub fn init(dir: &Path) -> Result<()> {
     for file in ["ca.key", "ca.pem"] {
         if dir.join(file).exists() {
-            bail!("{} exists; refusing to overwrite a CA", dir.join(file).display());
+            bail!(
+                "{} exists; refusing to overwrite a CA",
+                dir.join(file).display()
+            );
         }
     }
     let ca = ClusterCa::generate().context("creating the CA")?;
-    ca.save(dir).with_context(|| format!("saving the CA in {}", dir.display()))
+    ca.save(dir)
+        .with_context(|| format!("saving the CA in {}", dir.display()))
 }
 
 /// Issue `<out>/<name>.pem`, `<out>/<name>.key` and `<out>/ca.pem` with the CA in `ca_dir`.
 pub fn issue(ca_dir: &Path, name: &str, out: &Path) -> Result<TlsPaths> {
     check_name(name)?;
-    let ca = ClusterCa::load(ca_dir).with_context(|| format!("loading the CA from {}", ca_dir.display()))?;
-    ca.issue_to_dir(name, out).with_context(|| format!("issuing a certificate for {name}"))
+    let ca = ClusterCa::load(ca_dir)
+        .with_context(|| format!("loading the CA from {}", ca_dir.display()))?;
+    ca.issue_to_dir(name, out)
+        .with_context(|| format!("issuing a certificate for {name}"))
 }
 
 /// The file stem must be a plain name: letters, digits, `-`, `_`, `.`.
@@ -44,7 +53,9 @@ fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
         bail!("--name {name:?}: use 1-64 letters, digits, '-', '_' or '.' (e.g. meta-1)");
     }

@@ -35,7 +35,9 @@ pub fn load_client_config(flag: Option<PathBuf>) -> Result<ClientConfig> {
 /// Load the config and connect to the cluster.
 pub async fn connect(flag: Option<PathBuf>) -> Result<Client> {
     let cfg = load_client_config(flag)?;
-    Client::connect(cfg).await.context("connecting to the cluster")
+    Client::connect(cfg)
+        .await
+        .context("connecting to the cluster")
 }
 
 #[cfg(test)]
@@ -46,12 +48,23 @@ mod tests {
     fn flag_wins_then_local_file_then_clear_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let flag = PathBuf::from("/somewhere/c.toml");
-        assert_eq!(config_path(Some(flag.clone()), dir.path()).expect("flag"), flag);
+        assert_eq!(
+            config_path(Some(flag.clone()), dir.path()).expect("flag"),
+            flag
+        );
 
-        let err = config_path(None, dir.path()).expect_err("no config").to_string();
-        assert!(err.contains("--config") && err.contains("FERROFS_CONFIG"), "{err}");
+        let err = config_path(None, dir.path())
+            .expect_err("no config")
+            .to_string();
+        assert!(
+            err.contains("--config") && err.contains("FERROFS_CONFIG"),
+            "{err}"
+        );
 
         std::fs::write(dir.path().join(DEFAULT_CONFIG_FILE), "").expect("write");
-        assert_eq!(config_path(None, dir.path()).expect("local"), dir.path().join(DEFAULT_CONFIG_FILE));
+        assert_eq!(
+            config_path(None, dir.path()).expect("local"),
+            dir.path().join(DEFAULT_CONFIG_FILE)
+        );
     }
 }

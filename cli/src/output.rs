@@ -32,7 +32,9 @@ pub fn format_bytes(n: u64) -> String {
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     let t = text.trim();
     if t.is_empty() || t.len() > 5 || !t.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        return Err(format!("invalid mode {text:?}: expected octal digits such as 644 or 0755"));
+        return Err(format!(
+            "invalid mode {text:?}: expected octal digits such as 644 or 0755"
+        ));
     }
     let mode = u32::from_str_radix(t, 8).map_err(|e| format!("invalid mode {text:?}: {e}"))?;
     if mode > 0o7777 {
@@ -77,7 +79,11 @@ pub fn format_time(t: Timestamp) -> String {
     }
     let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
     // "2024-05-01T12:34:56Z" -> "2024-05-01 12:34:56"
-    humantime::format_rfc3339_seconds(st).to_string().replace('T', " ").trim_end_matches('Z').to_string()
+    humantime::format_rfc3339_seconds(st)
+        .to_string()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_string()
 }
 
 /// A name from the cluster (bytes), shown lossily as UTF-8.
@@ -125,7 +131,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(columns: &[(&str, Align)]) -> Table {
-        Table { header: columns.iter().map(|(h, a)| (h.to_string(), *a)).collect(), rows: Vec::new() }
+        Table {
+            header: columns.iter().map(|(h, a)| (h.to_string(), *a)).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Add a row; missing cells are blank, extra cells are dropped.
@@ -218,13 +227,18 @@ mod tests {
     #[test]
     fn times_are_utc_seconds() {
         assert_eq!(format_time(Timestamp(0)), "1970-01-01 00:00:00");
-        assert_eq!(format_time(Timestamp(1_700_000_000_999_999_999)), "2023-11-14 22:13:20");
+        assert_eq!(
+            format_time(Timestamp(1_700_000_000_999_999_999)),
+            "2023-11-14 22:13:20"
+        );
     }
 
     #[test]
     fn error_line_joins_causes_once() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
-        let e = anyhow::Error::new(io).context("reading x").context("get /y");
+        let e = anyhow::Error::new(io)
+            .context("reading x")
+            .context("get /y");
         assert_eq!(error_line(&e), "get /y: reading x: gone");
         #[derive(Debug)]
         struct Wraps(std::io::Error);
@@ -241,17 +255,25 @@ mod tests {
         let e = anyhow::Error::new(Wraps(std::io::Error::other("disk on fire"))).context("put /z");
         assert_eq!(error_line(&e), "put /z: local io: disk on fire");
         assert!(!is_broken_pipe(&e));
-        let pipe = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("cat /f");
+        let pipe = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("cat /f");
         assert!(is_broken_pipe(&pipe));
     }
 
     #[test]
     fn table_aligns_columns() {
-        let mut t = Table::new(&[("ID", Align::Right), ("NAME", Align::Left), ("SIZE", Align::Right)]);
+        let mut t = Table::new(&[
+            ("ID", Align::Right),
+            ("NAME", Align::Left),
+            ("SIZE", Align::Right),
+        ]);
         t.row(vec!["1".into(), "alpha".into(), "10".into()]);
         t.row(vec!["102".into(), "b".into(), "2000".into()]);
         let text = t.render();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines, vec![" ID  NAME   SIZE", "  1  alpha    10", "102  b      2000"]);
+        assert_eq!(
+            lines,
+            vec![" ID  NAME   SIZE", "  1  alpha    10", "102  b      2000"]
+        );
     }
 }

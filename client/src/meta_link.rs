@@ -95,16 +95,14 @@ impl MetaLink {
         self.leader.lock().clone()
     }
 
-    fn target(&self) -> String {
+    /// The cached leader, else the next configured address in rotation, skipping
+    /// `avoid` (the server that just failed) when there is another one.
+    fn target(&self, avoid: Option<&str>) -> String {
         if let Some(l) = self.leader.lock().clone() {
             return l;
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        // `addrs` is never empty: the config is validated before a link is built.
-        self.addrs
-            .get(i % self.addrs.len().max(1))
-            .cloned()
-            .unwrap_or_default()
+        pick(&self.addrs, i, avoid).unwrap_or_default()
     }
 
     fn set_leader(&self, addr: Option<String>) {
@@ -131,8 +129,10 @@ impl MetaLink {
         let mut backoff = Backoff::default();
         let mut free_redirects = FREE_REDIRECTS;
         let mut last: Transient;
+        let mut failed: Option<String> = None;
         loop {
-            let target = self.target();
+            let target = self.target(failed.as_deref());
+            failed = None;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let attempt = self.request_timeout.min(remaining.max(MIN_ATTEMPT));
             let result = self
@@ -163,6 +163,7 @@ impl MetaLink {
                         self.connector.forget(&target);
                     }
                     self.drop_leader(&target);
+                    failed = Some(target);
                     last = why;
                 }
             }
@@ -174,6 +175,18 @@ impl MetaLink {
             }
         }
     }
+}
+
+/// Address number `turn` (modulo the list), or the one after it if that is `avoid`.
+pub(crate) fn pick(addrs: &[String], turn: usize, avoid: Option<&str>) -> Option<String> {
+    if addrs.is_empty() {
+        return None;
+    }
+    let first = &addrs[turn % addrs.len()];
+    if addrs.len() > 1 && Some(first.as_str()) == avoid {
+        return Some(addrs[(turn + 1) % addrs.len()].clone());
+    }
+    Some(first.clone())
 }
 
 fn give_up(op: &'static str, after: Duration, last: Transient) -> ClientError {
@@ -236,6 +249,22 @@ mod tests {
         assert!(matches!(classify(r), Step::Reply(MetaResponse::StatFs(_))));
         let r = Err(WireError::Malformed("bad".into()));
         assert!(matches!(classify(r), Step::Fail(ClientError::Wire(_))));
+    }
+
+    #[test]
+    fn rotation_skips_the_server_that_just_failed() {
+        let addrs: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+        assert_eq!(pick(&addrs, 0, None).as_deref(), Some("a"));
+        assert_eq!(pick(&addrs, 4, None).as_deref(), Some("b"));
+        assert_eq!(pick(&addrs, 0, Some("a")).as_deref(), Some("b"));
+        assert_eq!(pick(&addrs, 2, Some("c")).as_deref(), Some("a"));
+        let one: Vec<String> = vec!["a".into()];
+        assert_eq!(
+            pick(&one, 7, Some("a")).as_deref(),
+            Some("a"),
+            "the only server is retried"
+        );
+        assert_eq!(pick(&[], 0, None), None);
     }
 
     #[test]

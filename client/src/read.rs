@@ -6,6 +6,7 @@ use crate::client::{unexpected, Client, MapView};
 use crate::data_io::{get_chunk, DataFail};
 use crate::error::ClientError;
 use crate::read_plan::{chunk_span, clamped_len, plan};
+use crate::upload::INLINE_HASH_BYTES;
 use ferrofs_proto::attr::ChunkLocation;
 use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse, ServerState};
 use ferrofs_proto::{FsError, InodeId, NodeId};
@@ -29,6 +30,23 @@ pub(crate) fn try_order(view: &MapView, by_policy: Vec<NodeId>) -> Vec<NodeId> {
     let (mut first, rest): (Vec<NodeId>, Vec<NodeId>) = by_policy.into_iter().partition(healthy);
     first.extend(rest);
     first
+}
+
+/// `bytes` if they hash to `hash`; big chunks are hashed on a blocking thread.
+async fn verified(bytes: Vec<u8>, hash: [u8; 32]) -> Result<Vec<u8>, DataFail> {
+    let matches = move |b: &[u8]| *blake3::hash(b).as_bytes() == hash;
+    let (ok, bytes) = if bytes.len() <= INLINE_HASH_BYTES {
+        (matches(&bytes), bytes)
+    } else {
+        tokio::task::spawn_blocking(move || (matches(&bytes), bytes))
+            .await
+            .map_err(|e| DataFail::BadReply(format!("hashing task failed: {e}")))?
+    };
+    if ok {
+        Ok(bytes)
+    } else {
+        Err(DataFail::Checksum)
+    }
 }
 
 impl Client {
@@ -87,10 +105,11 @@ impl Client {
                 timeout,
             )
             .await;
+            let got = match got {
+                Ok(bytes) if whole => verified(bytes, loc.chunk.hash).await,
+                other => other,
+            };
             match got {
-                Ok(bytes) if whole && *blake3::hash(&bytes).as_bytes() != loc.chunk.hash => {
-                    last = Some((server, DataFail::Checksum));
-                }
                 Ok(bytes) => {
                     in_flight.succeeded();
                     return Ok(bytes);
@@ -225,6 +244,18 @@ mod tests {
             used: 0,
             chunks: 0,
             state,
+        }
+    }
+
+    #[tokio::test]
+    async fn verification_refuses_bytes_that_do_not_match() {
+        for len in [100, INLINE_HASH_BYTES * 2] {
+            let data = vec![3u8; len];
+            let hash = *blake3::hash(&data).as_bytes();
+            assert_eq!(verified(data.clone(), hash).await.expect("matches"), data);
+            let mut bad = data.clone();
+            bad[len / 2] ^= 1;
+            assert!(matches!(verified(bad, hash).await, Err(DataFail::Checksum)));
         }
     }
 

@@ -14,7 +14,7 @@ use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use std::time::Instant;
 
 /// Chunks hashed on the runtime thread up to this size; larger ones on a blocking thread.
-const INLINE_HASH_BYTES: usize = 256 * 1024;
+pub(crate) const INLINE_HASH_BYTES: usize = 256 * 1024;
 /// Most chunk locations in one CommitChunks.
 pub(crate) const COMMIT_BATCH: usize = 32;
 

@@ -21,6 +21,11 @@ impl CorruptionSink {
         (CorruptionSink { store, reports: tx }, rx)
     }
 
+    /// Queue a report for a chunk quarantined earlier (e.g. before a restart).
+    pub fn report_again(&self, id: ChunkId) {
+        let _ = self.reports.send(id);
+    }
+
     /// Chunk `id` failed verification (`reason`): quarantine it and queue a report.
     /// Runs the RocksDB work on the blocking pool.
     pub async fn damaged(&self, id: ChunkId, reason: &str) {

@@ -13,7 +13,7 @@ use ferrofs_proto::tls::TlsIdentity;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// One attempt of one metadata request.
@@ -76,6 +76,14 @@ impl DataServer {
             META_TIMEOUT,
         ));
         let (sink, reports) = CorruptionSink::new(store.clone());
+        let s = store.clone();
+        let earlier = tokio::task::spawn_blocking(move || s.quarantined_ids())
+            .await
+            .context("listing quarantined chunks")?
+            .context("listing quarantined chunks")?;
+        for id in earlier {
+            sink.report_again(id);
+        }
         let service = Arc::new(Service::new(store.clone(), sink.clone(), connector));
         let scrub_stats = Arc::new(ScrubStats::default());
         let heartbeat_stats = Arc::new(HeartbeatStats::default());
@@ -160,8 +168,32 @@ impl DataServer {
             .await
             .context("flushing chunk store")?
             .context("flushing chunk store")?;
+        close_store(self.store).await;
         tracing::info!("data server stopped");
         Ok(())
+    }
+}
+
+/// Close RocksDB (releasing its lock file) once the last request task has let go
+/// of the store, so the same folder can be reopened as soon as `shutdown` returns.
+async fn close_store(mut store: Arc<ChunkStore>) {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        match Arc::try_unwrap(store) {
+            Ok(owned) => {
+                let _ = tokio::task::spawn_blocking(move || drop(owned)).await;
+                return;
+            }
+            Err(shared) if Instant::now() >= deadline => {
+                tracing::warn!("chunk store still in use at shutdown; it closes when released");
+                drop(shared);
+                return;
+            }
+            Err(shared) => {
+                store = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 }
 

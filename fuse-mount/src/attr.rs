@@ -71,7 +71,14 @@ mod tests {
 
     #[test]
     fn times_round_trip_before_and_after_the_epoch() {
-        for ns in [0i128, 1, 1_500_000_000_123_456_789, -1, -1_000_000_000, -2_500_000_001] {
+        for ns in [
+            0i128,
+            1,
+            1_500_000_000_123_456_789,
+            -1,
+            -1_000_000_000,
+            -2_500_000_001,
+        ] {
             assert_eq!(timestamp(system_time(Timestamp(ns))), Timestamp(ns), "{ns}");
         }
         assert_eq!(time_change(TimeOrNow::Now), TimeChange::Now);

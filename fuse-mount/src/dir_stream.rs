@@ -81,7 +81,12 @@ impl DirStream {
             self.restart(None, FIRST_ENTRY_OFFSET, 0);
             return;
         }
-        let known = self.recent.iter().rev().find(|(o, _)| *o == target).map(|(_, n)| n.clone());
+        let known = self
+            .recent
+            .iter()
+            .rev()
+            .find(|(o, _)| *o == target)
+            .map(|(_, n)| n.clone());
         match known {
             Some(name) => self.restart(Some(name), target + 1, 0),
             None => self.restart(None, FIRST_ENTRY_OFFSET, target),
@@ -147,11 +152,20 @@ mod tests {
             ctime: Timestamp(0),
             generation: 1,
         };
-        DirEntryPlus { name: name.as_bytes().to_vec(), attr }
+        DirEntryPlus {
+            name: name.as_bytes().to_vec(),
+            attr,
+        }
     }
 
     /// Take up to `n` entries as a reply would, fetching pages of `page` from `all`.
-    fn reply(s: &mut DirStream, offset: u64, n: usize, all: &[&str], page: usize) -> Vec<(u64, String)> {
+    fn reply(
+        s: &mut DirStream,
+        offset: u64,
+        n: usize,
+        all: &[&str],
+        page: usize,
+    ) -> Vec<(u64, String)> {
         s.seek(offset);
         let mut out = Vec::new();
         loop {
@@ -166,11 +180,17 @@ mod tests {
                 }
                 Step::Fetch(after) => {
                     let start = match after {
-                        Some(a) => all.iter().position(|x| x.as_bytes() == a.as_slice()).map_or(all.len(), |i| i + 1),
+                        Some(a) => all
+                            .iter()
+                            .position(|x| x.as_bytes() == a.as_slice())
+                            .map_or(all.len(), |i| i + 1),
                         None => 0,
                     };
                     let end = (start + page).min(all.len());
-                    s.push_page(all[start..end].iter().map(|x| entry(x)).collect(), end == all.len());
+                    s.push_page(
+                        all[start..end].iter().map(|x| entry(x)).collect(),
+                        end == all.len(),
+                    );
                 }
                 Step::End => break,
             }
@@ -183,9 +203,15 @@ mod tests {
         let all = ["a", "b", "c", "d", "e", "f", "g"];
         let mut s = DirStream::new();
         let first = reply(&mut s, 2, 3, &all, 2);
-        assert_eq!(first, vec![(3, "a".into()), (4, "b".into()), (5, "c".into())]);
+        assert_eq!(
+            first,
+            vec![(3, "a".into()), (4, "b".into()), (5, "c".into())]
+        );
         let second = reply(&mut s, 5, 3, &all, 2);
-        assert_eq!(second, vec![(6, "d".into()), (7, "e".into()), (8, "f".into())]);
+        assert_eq!(
+            second,
+            vec![(6, "d".into()), (7, "e".into()), (8, "f".into())]
+        );
         let third = reply(&mut s, 8, 3, &all, 2);
         assert_eq!(third, vec![(9, "g".into())]);
         assert!(reply(&mut s, 9, 3, &all, 2).is_empty());
@@ -197,7 +223,10 @@ mod tests {
         let mut s = DirStream::new();
         reply(&mut s, 2, 4, &all, 10);
         // Back to the cookie of "b" (offset 4): "c" comes next, same offsets as before.
-        assert_eq!(reply(&mut s, 4, 2, &all, 10), vec![(5, "c".into()), (6, "d".into())]);
+        assert_eq!(
+            reply(&mut s, 4, 2, &all, 10),
+            vec![(5, "c".into()), (6, "d".into())]
+        );
     }
 
     #[test]
@@ -206,7 +235,10 @@ mod tests {
         let mut s = DirStream::new();
         reply(&mut s, 2, 5, &all, 2);
         s.recent.clear(); // as if the cookie had been forgotten
-        assert_eq!(reply(&mut s, 5, 10, &all, 2), vec![(6, "d".into()), (7, "e".into())]);
+        assert_eq!(
+            reply(&mut s, 5, 10, &all, 2),
+            vec![(6, "d".into()), (7, "e".into())]
+        );
     }
 
     #[test]
@@ -214,7 +246,10 @@ mod tests {
         let all = ["a", "b"];
         let mut s = DirStream::new();
         reply(&mut s, 2, 5, &all, 1);
-        assert_eq!(reply(&mut s, 0, 5, &all, 1), vec![(3, "a".into()), (4, "b".into())]);
+        assert_eq!(
+            reply(&mut s, 0, 5, &all, 1),
+            vec![(3, "a".into()), (4, "b".into())]
+        );
     }
 
     #[test]

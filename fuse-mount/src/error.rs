@@ -14,10 +14,16 @@ pub enum MountError {
     BadMountPoint { path: PathBuf, reason: String },
     /// The kernel or fusermount3 refused the mount.
     #[error("mounting {path}: {source}")]
-    Mount { path: PathBuf, source: std::io::Error },
+    Mount {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The FUSE session ended with an error.
     #[error("serving {path}: {source}")]
-    Session { path: PathBuf, source: std::io::Error },
+    Session {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Nothing is mounted there.
     #[error("{path} is not a mount point")]
     NotMounted { path: PathBuf },
@@ -26,7 +32,10 @@ pub enum MountError {
     Unmount { path: PathBuf, reason: String },
     /// Starting a helper thread or reading /proc failed.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 /// The errno of a failed client call. Logic errors keep their own errno (ENOENT,
@@ -34,7 +43,10 @@ pub enum MountError {
 /// are logged here because the application sees nothing but the number.
 pub(crate) fn errno_of(op: &'static str, e: &ClientError) -> Errno {
     let code = e.errno();
-    if matches!(code, libc::EIO | libc::EPROTO | libc::ETIMEDOUT | libc::EAGAIN) {
+    if matches!(
+        code,
+        libc::EIO | libc::EPROTO | libc::ETIMEDOUT | libc::EAGAIN
+    ) {
         tracing::warn!(op, error = %e, errno = code, "cluster call failed");
     } else {
         tracing::debug!(op, error = %e, errno = code, "file system error");
@@ -86,7 +98,13 @@ mod tests {
 
     #[test]
     fn transport_failures_are_io_errors() {
-        assert_eq!(errno_of("t", &ClientError::Wire(WireError::Truncated)), Errno::EIO);
-        assert_eq!(errno_of("t", &fs(FsError::Internal("boom".into()))), Errno::EIO);
+        assert_eq!(
+            errno_of("t", &ClientError::Wire(WireError::Truncated)),
+            Errno::EIO
+        );
+        assert_eq!(
+            errno_of("t", &fs(FsError::Internal("boom".into()))),
+            Errno::EIO
+        );
     }
 }

@@ -72,7 +72,13 @@ pub(crate) struct FileIo {
 }
 
 impl FileIo {
-    pub(crate) fn new(client: Client, rt: Handle, ino: InodeId, size: u64, budget: Arc<Budget>) -> FileIo {
+    pub(crate) fn new(
+        client: Client,
+        rt: Handle,
+        ino: InodeId,
+        size: u64,
+        budget: Arc<Budget>,
+    ) -> FileIo {
         let chunk_size = client.chunk_size().max(1);
         let parallel = client.config().parallel_chunks.max(1);
         let state = IoState {
@@ -164,7 +170,11 @@ impl FileIo {
                 cut_last_chunk(&self.client, self.ino, size).await?;
             }
         }
-        let attr = self.client.setattr(self.ino, change).await.or_errno("setattr")?;
+        let attr = self
+            .client
+            .setattr(self.ino, change)
+            .await
+            .or_errno("setattr")?;
         st.committed_size = attr.size;
         st.buffer.reset_end();
         st.dirty_mtime = None;
@@ -173,7 +183,12 @@ impl FileIo {
     }
 
     /// Up to `size` bytes at `offset`, as this mount sees the file.
-    pub(crate) async fn read(&self, offset: u64, size: u32, sequential: bool) -> Result<Vec<u8>, Errno> {
+    pub(crate) async fn read(
+        &self,
+        offset: u64,
+        size: u32,
+        sequential: bool,
+    ) -> Result<Vec<u8>, Errno> {
         let mut st = self.state.lock().await;
         self.reap(&mut st).await;
         let logical = st.logical_size();
@@ -194,7 +209,8 @@ impl FileIo {
         let stored_end = committed.min(offset + len);
         if stored_end > offset {
             let n = (stored_end - offset) as usize;
-            self.read_stored(offset, &mut out[..n], committed, sequential).await?;
+            self.read_stored(offset, &mut out[..n], committed, sequential)
+                .await?;
         }
         if let Some(st) = guard {
             for up in &st.uploads {
@@ -208,9 +224,19 @@ impl FileIo {
     // ---- reads ---------------------------------------------------------------------
 
     /// Fill `out` with the stored bytes at `offset` (all below `committed`).
-    async fn read_stored(&self, offset: u64, out: &mut [u8], committed: u64, sequential: bool) -> Result<(), Errno> {
+    async fn read_stored(
+        &self,
+        offset: u64,
+        out: &mut [u8],
+        committed: u64,
+        sequential: bool,
+    ) -> Result<(), Errno> {
         if !sequential {
-            let bytes = self.client.read_at(self.ino, offset, out.len() as u64).await.or_errno("read")?;
+            let bytes = self
+                .client
+                .read_at(self.ino, offset, out.len() as u64)
+                .await
+                .or_errno("read")?;
             let n = bytes.len().min(out.len());
             out[..n].copy_from_slice(&bytes[..n]);
             return Ok(());
@@ -234,7 +260,11 @@ impl FileIo {
                 }
                 Err(FetchFail::NoRoom) => {
                     self.cache.invalidate(index);
-                    let bytes = self.client.read_at(self.ino, pos, dst.len() as u64).await.or_errno("read")?;
+                    let bytes = self
+                        .client
+                        .read_at(self.ino, pos, dst.len() as u64)
+                        .await
+                        .or_errno("read")?;
                     let n = bytes.len().min(dst.len());
                     dst[..n].copy_from_slice(&bytes[..n]);
                 }
@@ -252,16 +282,33 @@ impl FileIo {
         Ok(())
     }
 
-    async fn fetch_into<'a>(&self, slot: &'a Slot, index: u64) -> Result<&'a CachedChunk, FetchFail> {
-        let (client, ino, cs, budget) = (self.client.clone(), self.ino, self.chunk_size, self.budget.clone());
-        slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget)).await
+    async fn fetch_into<'a>(
+        &self,
+        slot: &'a Slot,
+        index: u64,
+    ) -> Result<&'a CachedChunk, FetchFail> {
+        let (client, ino, cs, budget) = (
+            self.client.clone(),
+            self.ino,
+            self.chunk_size,
+            self.budget.clone(),
+        );
+        slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
+            .await
     }
 
     fn prefetch(&self, index: u64) {
         let slot = self.cache.slot(index);
-        let (client, ino, cs, budget) = (self.client.clone(), self.ino, self.chunk_size, self.budget.clone());
+        let (client, ino, cs, budget) = (
+            self.client.clone(),
+            self.ino,
+            self.chunk_size,
+            self.budget.clone(),
+        );
         self.rt.spawn(async move {
-            let fetched = slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget)).await;
+            let fetched = slot
+                .get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
+                .await;
             if let Err(FetchFail::Client(e)) = fetched {
                 tracing::debug!(%ino, index, error = %e, "prefetching chunk failed");
             }
@@ -272,9 +319,15 @@ impl FileIo {
 
     fn start_upload(&self, st: &mut IoState, index: u64, chunk: DirtyChunk) {
         let data = Bytes::from(chunk.into_bytes());
-        let min_size = index.saturating_mul(self.chunk_size).saturating_add(data.len() as u64);
+        let min_size = index
+            .saturating_mul(self.chunk_size)
+            .saturating_add(data.len() as u64);
         let (client, ino, payload) = (self.client.clone(), self.ino, data.clone());
-        let task = self.rt.spawn(async move { client.write_chunks(ino, vec![(index, payload)], min_size).await });
+        let task = self.rt.spawn(async move {
+            client
+                .write_chunks(ino, vec![(index, payload)], min_size)
+                .await
+        });
         st.uploads.push_back(Upload { index, data, task });
     }
 
@@ -347,7 +400,10 @@ impl FileIo {
                 whole.push((index, Bytes::from(chunk.into_bytes())));
             }
             let indexes: Vec<u64> = whole.iter().map(|(i, _)| *i).collect();
-            let result = self.client.write_chunks(self.ino, whole.clone(), min_size).await;
+            let result = self
+                .client
+                .write_chunks(self.ino, whole.clone(), min_size)
+                .await;
             for i in &indexes {
                 self.cache.invalidate(*i);
             }
@@ -379,21 +435,34 @@ async fn fetch_chunk(
     budget: Arc<Budget>,
 ) -> Result<CachedChunk, FetchFail> {
     let held = budget.reserve(chunk_size).ok_or(FetchFail::NoRoom)?;
-    let data = client.read_at(ino, index * chunk_size, chunk_size).await.map_err(FetchFail::Client)?;
+    let data = client
+        .read_at(ino, index * chunk_size, chunk_size)
+        .await
+        .map_err(FetchFail::Client)?;
     Ok(CachedChunk::new(data, held))
 }
 
 /// Rewrite the chunk holding byte `new_size - 1` cut at `new_size`, before the file is
 /// shrunk to `new_size` (the metadata keeps a cut chunk whole; see `FileIo::setattr`).
-pub(crate) async fn cut_last_chunk(client: &Client, ino: InodeId, new_size: u64) -> Result<(), Errno> {
+pub(crate) async fn cut_last_chunk(
+    client: &Client,
+    ino: InodeId,
+    new_size: u64,
+) -> Result<(), Errno> {
     let cs = client.chunk_size().max(1);
     let keep = new_size % cs;
     if keep == 0 {
         return Ok(());
     }
     let index = new_size / cs;
-    let mut data = client.read_at(ino, index * cs, keep).await.or_errno("truncate")?;
+    let mut data = client
+        .read_at(ino, index * cs, keep)
+        .await
+        .or_errno("truncate")?;
     data.resize(keep as usize, 0);
-    client.write_chunks(ino, vec![(index, Bytes::from(data))], 0).await.or_errno("truncate")?;
+    client
+        .write_chunks(ino, vec![(index, Bytes::from(data))], 0)
+        .await
+        .or_errno("truncate")?;
     Ok(())
 }

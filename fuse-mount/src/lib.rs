@@ -1,1 +1,32 @@
-//! placeholder
+//! `ferrofs mount`: the FUSE adapter over the ferrofs client library.
+//!
+//! - Every FUSE request runs as a task on the caller's tokio runtime and is answered
+//!   from there; fuser's threads only decode requests (`fs::dispatch`).
+//! - Client errors become errno in one place (`error::errno_of`); the kernel checks
+//!   mode bits and ownership (`default_permissions`).
+//! - Writes are buffered per open file and uploaded as whole chunks, in parallel, when
+//!   a chunk fills and on flush/fsync/close (`file_io`, `write_buffer`); sequential
+//!   reads go through a small prefetching chunk cache (`read_cache`). Data is
+//!   close-to-open consistent: close returns after the commit, open re-fetches.
+//! - Directories are listed page by page, resumable by cookie (`dir_stream`).
+//! - A file unlinked (or replaced by rename) while open here stays usable until its
+//!   last close, under a hidden name in `/.ferrofs-unlinked/` (`fs::hidden`).
+//! - Byte-range and flock locks are not forwarded: the kernel keeps them local to
+//!   this mount.
+
+mod attr;
+mod dir_stream;
+mod error;
+mod file_io;
+mod fs;
+mod mount;
+mod open_files;
+mod options;
+mod perm;
+mod ranges;
+mod read_cache;
+mod write_buffer;
+
+pub use error::MountError;
+pub use mount::{mount_blocking, unmount};
+pub use options::MountOptions;

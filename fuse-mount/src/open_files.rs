@@ -36,6 +36,12 @@ struct OpenInode<T> {
     hidden: Option<Vec<u8>>,
 }
 
+/// A released handle, and what to clean up if it was the inode's last.
+pub(crate) struct Released<T> {
+    pub(crate) handle: Arc<Handle<T>>,
+    pub(crate) last: Option<LastClose<T>>,
+}
+
 /// What the last release of an inode leaves to clean up.
 pub(crate) struct LastClose<T> {
     pub(crate) io: Arc<T>,
@@ -55,7 +61,10 @@ struct Inner<T> {
 impl<T> Default for OpenFiles<T> {
     fn default() -> Self {
         OpenFiles {
-            inner: Mutex::new(Inner { inodes: HashMap::new(), handles: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                inodes: HashMap::new(),
+                handles: HashMap::new(),
+            }),
             next_fh: AtomicU64::new(1),
         }
     }
@@ -73,13 +82,18 @@ impl<T> OpenFiles<T> {
         let fh = self.next_fh();
         let mut inner = self.inner.lock();
         let existed = inner.inodes.contains_key(&ino);
-        let entry = inner
-            .inodes
-            .entry(ino)
-            .or_insert_with(|| OpenInode { opens: 0, io: Arc::new(make()), hidden: None });
+        let entry = inner.inodes.entry(ino).or_insert_with(|| OpenInode {
+            opens: 0,
+            io: Arc::new(make()),
+            hidden: None,
+        });
         entry.opens += 1;
         let io = entry.io.clone();
-        let handle = Handle { ino, io: io.clone(), last_read_end: AtomicU64::new(0) };
+        let handle = Handle {
+            ino,
+            io: io.clone(),
+            last_read_end: AtomicU64::new(0),
+        };
         inner.handles.insert(fh, Arc::new(handle));
         (fh, io, existed)
     }
@@ -95,12 +109,17 @@ impl<T> OpenFiles<T> {
 
     /// Every open file's IO state (to flush them all at unmount).
     pub(crate) fn all_io(&self) -> Vec<(InodeId, Arc<T>)> {
-        self.inner.lock().inodes.iter().map(|(i, o)| (*i, o.io.clone())).collect()
+        self.inner
+            .lock()
+            .inodes
+            .iter()
+            .map(|(i, o)| (*i, o.io.clone()))
+            .collect()
     }
 
     /// Drop handle `fh`. Returns the handle, and what to clean up if it was the last
     /// open of its inode.
-    pub(crate) fn release(&self, fh: u64) -> Option<(Arc<Handle<T>>, Option<LastClose<T>>)> {
+    pub(crate) fn release(&self, fh: u64) -> Option<Released<T>> {
         let mut inner = self.inner.lock();
         let handle = inner.handles.remove(&fh)?;
         let last = match inner.inodes.get_mut(&handle.ino) {
@@ -108,13 +127,13 @@ impl<T> OpenFiles<T> {
                 o.opens -= 1;
                 None
             }
-            Some(_) => inner
-                .inodes
-                .remove(&handle.ino)
-                .map(|o| LastClose { io: o.io, hidden: o.hidden }),
+            Some(_) => inner.inodes.remove(&handle.ino).map(|o| LastClose {
+                io: o.io,
+                hidden: o.hidden,
+            }),
             None => None,
         };
-        Some((handle, last))
+        Some(Released { handle, last })
     }
 
     /// True if `ino` is open here and not yet hidden.
@@ -160,11 +179,12 @@ mod tests {
         assert!(Arc::ptr_eq(&io1, &io2));
         assert_ne!(fh1, fh2);
         assert_eq!(files.handle(fh2).expect("open").ino, ino);
-        let (_, last) = files.release(fh1).expect("known handle");
-        assert!(last.is_none());
+        let r = files.release(fh1).expect("known handle");
+        assert!(r.last.is_none());
+        assert_eq!(r.handle.ino, ino);
         assert!(files.io(ino).is_some());
-        let (_, last) = files.release(fh2).expect("known handle");
-        assert_eq!(*last.expect("last close").io, 7);
+        let r = files.release(fh2).expect("known handle");
+        assert_eq!(*r.last.expect("last close").io, 7);
         assert!(files.io(ino).is_none());
         assert!(files.release(fh2).is_none());
     }
@@ -180,8 +200,8 @@ mod tests {
         assert!(files.set_hidden(ino, b"9-a".to_vec()));
         assert!(!files.needs_hiding(ino));
         assert!(files.is_hidden(ino));
-        let (_, last) = files.release(fh).expect("handle");
-        assert_eq!(last.expect("last").hidden.as_deref(), Some(&b"9-a"[..]));
+        let r = files.release(fh).expect("handle");
+        assert_eq!(r.last.expect("last").hidden.as_deref(), Some(&b"9-a"[..]));
     }
 
     #[test]

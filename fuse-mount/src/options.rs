@@ -64,7 +64,10 @@ impl MountOptions {
     /// The fuser configuration: the kernel checks permissions (`default_permissions`),
     /// `allow_other` when asked, read-only when asked, and the extra options.
     pub(crate) fn fuser_config(&self) -> Config {
-        let mut opts = vec![MountOption::Subtype("ferrofs".to_string()), MountOption::DefaultPermissions];
+        let mut opts = vec![
+            MountOption::Subtype("ferrofs".to_string()),
+            MountOption::DefaultPermissions,
+        ];
         let extra: Vec<MountOption> = self
             .extra
             .iter()
@@ -82,17 +85,21 @@ impl MountOptions {
                 opts.push(o);
             }
         }
-        let wants_other = self.allow_other || self.extra.iter().flat_map(|s| s.split(',')).any(|o| o.trim() == "allow_other");
+        let wants_other = self.allow_other
+            || self
+                .extra
+                .iter()
+                .flat_map(|s| s.split(','))
+                .any(|o| o.trim() == "allow_other");
         let mut config = Config::default();
         config.mount_options = opts;
-        config.acl = if wants_other { SessionACL::All } else { SessionACL::Owner };
+        config.acl = if wants_other {
+            SessionACL::All
+        } else {
+            SessionACL::Owner
+        };
         config.n_threads = Some(FUSE_THREADS);
         config
-    }
-
-    /// True if the mount refuses changes.
-    pub(crate) fn is_read_only(&self) -> bool {
-        self.read_only || self.extra.iter().flat_map(|s| s.split(',')).any(|o| o.trim() == "ro")
     }
 }
 
@@ -107,10 +114,11 @@ mod tests {
         assert_eq!(o.entry_ttl, Duration::from_secs(1));
         let c = o.fuser_config();
         assert!(c.mount_options.contains(&MountOption::DefaultPermissions));
-        assert!(c.mount_options.contains(&MountOption::FSName("ferrofs".into())));
+        assert!(c
+            .mount_options
+            .contains(&MountOption::FSName("ferrofs".into())));
         assert!(!c.mount_options.contains(&MountOption::RO));
         assert_eq!(c.acl, SessionACL::Owner);
-        assert!(!o.is_read_only());
     }
 
     #[test]
@@ -118,20 +126,40 @@ mod tests {
         let o = MountOptions {
             allow_other: false,
             read_only: false,
-            extra: vec!["noatime,allow_other".into(), "ro".into(), "fsname=photos".into(), "max_read=65536".into()],
+            extra: vec![
+                "noatime,allow_other".into(),
+                "ro".into(),
+                "fsname=photos".into(),
+                "max_read=65536".into(),
+            ],
             ..MountOptions::default()
         };
         let c = o.fuser_config();
         assert_eq!(c.acl, SessionACL::All);
         assert!(c.mount_options.contains(&MountOption::NoAtime));
         assert!(c.mount_options.contains(&MountOption::RO));
-        assert!(c.mount_options.contains(&MountOption::FSName("photos".into())));
-        assert!(!c.mount_options.contains(&MountOption::FSName("ferrofs".into())));
-        assert!(c.mount_options.contains(&MountOption::CUSTOM("max_read=65536".into())));
-        assert!(o.is_read_only());
-        let ro = MountOptions { read_only: true, allow_other: true, ..MountOptions::default() };
+        assert!(c
+            .mount_options
+            .contains(&MountOption::FSName("photos".into())));
+        assert!(!c
+            .mount_options
+            .contains(&MountOption::FSName("ferrofs".into())));
+        assert!(c
+            .mount_options
+            .contains(&MountOption::CUSTOM("max_read=65536".into())));
+        let ro = MountOptions {
+            read_only: true,
+            allow_other: true,
+            ..MountOptions::default()
+        };
         let c = ro.fuser_config();
-        assert_eq!(c.mount_options.iter().filter(|o| **o == MountOption::RO).count(), 1);
+        assert_eq!(
+            c.mount_options
+                .iter()
+                .filter(|o| **o == MountOption::RO)
+                .count(),
+            1
+        );
         assert_eq!(c.acl, SessionACL::All);
     }
 }

@@ -21,7 +21,10 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn new(limit: u64) -> Arc<Budget> {
-        Arc::new(Budget { limit, used: AtomicU64::new(0) })
+        Arc::new(Budget {
+            limit,
+            used: AtomicU64::new(0),
+        })
     }
 
     /// Reserve `bytes`, or `None` if that would pass the limit.
@@ -29,13 +32,22 @@ impl Budget {
         let mut cur = self.used.load(Ordering::Relaxed);
         loop {
             let next = cur.checked_add(bytes).filter(|n| *n <= self.limit)?;
-            match self.used.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Some(Reservation { budget: self.clone(), bytes }),
+            match self
+                .used
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    return Some(Reservation {
+                        budget: self.clone(),
+                        bytes,
+                    })
+                }
                 Err(now) => cur = now,
             }
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }

@@ -99,11 +99,11 @@ pub(crate) struct WriteBuffer {
 
 impl WriteBuffer {
     pub(crate) fn new(chunk_size: u64) -> WriteBuffer {
-        WriteBuffer { chunk_size: chunk_size.max(1), chunks: BTreeMap::new(), end: 0 }
-    }
-
-    pub(crate) fn chunk_size(&self) -> u64 {
-        self.chunk_size
+        WriteBuffer {
+            chunk_size: chunk_size.max(1),
+            chunks: BTreeMap::new(),
+            end: 0,
+        }
     }
 
     /// Buffer `data` at `offset`; returns the chunk indexes it touched, in order.
@@ -116,7 +116,10 @@ impl WriteBuffer {
             let index = pos / cs;
             let within = pos % cs;
             let n = ((cs - within) as usize).min(rest.len());
-            self.chunks.entry(index).or_default().write(within as usize, &rest[..n]);
+            self.chunks
+                .entry(index)
+                .or_default()
+                .write(within as usize, &rest[..n]);
             touched.push(index);
             pos += n as u64;
             rest = &rest[n..];
@@ -127,7 +130,9 @@ impl WriteBuffer {
 
     /// True if chunk `index` is buffered and every one of its bytes was written.
     pub(crate) fn is_full(&self, index: u64) -> bool {
-        self.chunks.get(&index).is_some_and(|c| c.covers(self.chunk_size))
+        self.chunks
+            .get(&index)
+            .is_some_and(|c| c.covers(self.chunk_size))
     }
 
     pub(crate) fn take(&mut self, index: u64) -> Option<DirtyChunk> {
@@ -146,7 +151,9 @@ impl WriteBuffer {
 
     /// Give back a chunk taken out earlier; bytes written since win over it.
     pub(crate) fn restore(&mut self, index: u64, chunk: DirtyChunk) {
-        let end = index.saturating_mul(self.chunk_size).saturating_add(chunk.end());
+        let end = index
+            .saturating_mul(self.chunk_size)
+            .saturating_add(chunk.end());
         match self.chunks.entry(index) {
             Entry::Vacant(v) => {
                 v.insert(chunk);
@@ -192,7 +199,13 @@ impl WriteBuffer {
 
 /// Overlay the content of a whole chunk being uploaded (chunk `index`) over `out`,
 /// which holds the file's bytes at `offset`.
-pub(crate) fn overlay_chunk(chunk_size: u64, index: u64, content: &[u8], offset: u64, out: &mut [u8]) {
+pub(crate) fn overlay_chunk(
+    chunk_size: u64,
+    index: u64,
+    content: &[u8],
+    offset: u64,
+    out: &mut [u8],
+) {
     let start = index.saturating_mul(chunk_size);
     let end = offset + out.len() as u64;
     let (lo, hi) = (start.max(offset), (start + content.len() as u64).min(end));
@@ -204,7 +217,8 @@ pub(crate) fn overlay_chunk(chunk_size: u64, index: u64, content: &[u8], offset:
 
 /// Bytes of chunk `index` that hold file data in a file of `size` bytes.
 pub(crate) fn stored_len(size: u64, index: u64, chunk_size: u64) -> u64 {
-    size.saturating_sub(index.saturating_mul(chunk_size)).min(chunk_size)
+    size.saturating_sub(index.saturating_mul(chunk_size))
+        .min(chunk_size)
 }
 
 #[cfg(test)]
@@ -251,7 +265,10 @@ mod tests {
         b.write(9, &[8]);
         let mut out = vec![0xAA; 12];
         b.overlay(0, &mut out);
-        assert_eq!(out, vec![0xAA, 0xAA, 0xAA, 5, 6, 7, 0xAA, 0xAA, 0xAA, 8, 0xAA, 0xAA]);
+        assert_eq!(
+            out,
+            vec![0xAA, 0xAA, 0xAA, 5, 6, 7, 0xAA, 0xAA, 0xAA, 8, 0xAA, 0xAA]
+        );
         let mut mid = vec![0u8; 3];
         b.overlay(4, &mut mid);
         assert_eq!(mid, vec![6, 7, 0]);
@@ -285,7 +302,11 @@ mod tests {
         b.restore(3, older);
         let mut out = vec![0u8; 4];
         b.overlay(12, &mut out);
-        assert_eq!(out, vec![7, 0, 0, 6], "newer byte kept, older byte restored, gap unwritten");
+        assert_eq!(
+            out,
+            vec![7, 0, 0, 6],
+            "newer byte kept, older byte restored, gap unwritten"
+        );
         assert!(!b.is_full(3));
         b.put_back(2, &[5, 5]);
         assert!(!b.is_full(2));

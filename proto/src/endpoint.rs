@@ -183,13 +183,8 @@ where
                     return;
                 }
             };
-            loop {
-                match conn.accept_bi().await {
-                    Ok((send, recv)) => {
-                        tokio::spawn(handle.clone()(conn.clone(), send, recv));
-                    }
-                    Err(_) => break,
-                }
+            while let Ok((send, recv)) = conn.accept_bi().await {
+                tokio::spawn(handle.clone()(conn.clone(), send, recv));
             }
         });
     }

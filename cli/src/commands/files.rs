@@ -1,11 +1,16 @@
 //! Namespace commands: mkdir, ls, stat, cat, rm, mv, ln, truncate, chmod, chown.
 
 use super::{absolute, basename, caller_ids, join, OpContext};
-use crate::args::{ChmodArgs, ChownArgs, LnArgs, LsArgs, MkdirArgs, MvArgs, PathArg, PathsArg, RmArgs, TruncateArgs};
+use crate::args::{
+    ChmodArgs, ChownArgs, LnArgs, LsArgs, MkdirArgs, MvArgs, PathArg, PathsArg, RmArgs,
+    TruncateArgs,
+};
 use crate::client_config::connect;
 use crate::output::{format_time, mode_string, parse_mode, show_name};
 use anyhow::{anyhow, bail, Result};
-use ferrofs_client::{Client, ClientError, DirEntryPlus, FileAttr, FileKind, FsError, InodeId, RenameFlags, SetAttr};
+use ferrofs_client::{
+    Client, ClientError, DirEntryPlus, FileAttr, FileKind, FsError, InodeId, RenameFlags, SetAttr,
+};
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,7 +31,10 @@ pub async fn mkdir(config: Option<PathBuf>, args: MkdirArgs) -> Result<()> {
             mkdir_parents(&client, &path, uid, gid).await.op(what)?;
         } else {
             let (parent, name) = client.resolve_parent(&path).await.op(what)?;
-            client.mkdir(parent.ino, name, DIR_MODE, uid, gid).await.op(what)?;
+            client
+                .mkdir(parent.ino, name, DIR_MODE, uid, gid)
+                .await
+                .op(what)?;
         }
     }
     Ok(())
@@ -34,7 +42,12 @@ pub async fn mkdir(config: Option<PathBuf>, args: MkdirArgs) -> Result<()> {
 
 /// `mkdir -p`: create every missing component; existing directories are fine, and a
 /// concurrent creator winning the race is too.
-async fn mkdir_parents(client: &Client, path: &str, uid: u32, gid: u32) -> Result<FileAttr, ClientError> {
+async fn mkdir_parents(
+    client: &Client,
+    path: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<FileAttr, ClientError> {
     let mut cur = client.getattr(InodeId::ROOT).await?;
     let mut prefix = String::new();
     for name in ferrofs_client::split_path(path)? {
@@ -46,16 +59,26 @@ async fn mkdir_parents(client: &Client, path: &str, uid: u32, gid: u32) -> Resul
         }
         let next = match client.lookup(cur.ino, name).await {
             Ok(a) => a,
-            Err(e) if e.fs() == Some(&FsError::NotFound) => match client.mkdir(cur.ino, name, DIR_MODE, uid, gid).await {
+            Err(e) if e.fs() == Some(&FsError::NotFound) => match client
+                .mkdir(cur.ino, name, DIR_MODE, uid, gid)
+                .await
+            {
                 Ok(a) => a,
                 Err(e) if e.fs() == Some(&FsError::Exists) => client.lookup(cur.ino, name).await?,
                 Err(e) => return Err(e),
             },
             Err(e) => return Err(e),
         };
-        cur = if next.kind == FileKind::Symlink { client.resolve_follow(&prefix).await? } else { next };
+        cur = if next.kind == FileKind::Symlink {
+            client.resolve_follow(&prefix).await?
+        } else {
+            next
+        };
         if cur.kind != FileKind::Dir {
-            return Err(ClientError::Fs { op: "mkdir", err: FsError::NotDir });
+            return Err(ClientError::Fs {
+                op: "mkdir",
+                err: FsError::NotDir,
+            });
         }
     }
     Ok(cur)
@@ -68,14 +91,20 @@ pub async fn ls(config: Option<PathBuf>, args: LsArgs) -> Result<()> {
     let attr = client.resolve_follow(&path).await.op(what)?;
     let mut out = std::io::stdout().lock();
     if attr.kind != FileKind::Dir {
-        let entry = DirEntryPlus { name: path.as_bytes().to_vec(), attr };
+        let entry = DirEntryPlus {
+            name: path.as_bytes().to_vec(),
+            attr,
+        };
         let line = ls_line(&client, &entry, args.long).await.op(what)?;
         writeln!(out, "{line}")?;
         return Ok(());
     }
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let (entries, done) = client.readdir(attr.ino, after.clone(), PAGE).await.op(what)?;
+        let (entries, done) = client
+            .readdir(attr.ino, after.clone(), PAGE)
+            .await
+            .op(what)?;
         for e in &entries {
             let line = ls_line(&client, e, args.long).await.op(what)?;
             writeln!(out, "{line}")?;
@@ -116,7 +145,11 @@ pub async fn stat(config: Option<PathBuf>, args: PathArg) -> Result<()> {
     let path = absolute(&args.path);
     let what = || format!("stat {path}");
     let a = client.resolve(&path).await.op(what)?;
-    let target = if a.kind == FileKind::Symlink { Some(client.readlink(a.ino).await.op(what)?) } else { None };
+    let target = if a.kind == FileKind::Symlink {
+        Some(client.readlink(a.ino).await.op(what)?)
+    } else {
+        None
+    };
     print!("{}", stat_text(&path, &a, target.as_deref()));
     Ok(())
 }
@@ -163,7 +196,10 @@ pub async fn cat(config: Option<PathBuf>, args: PathsArg) -> Result<()> {
             bail!("cat {path}: is a directory");
         }
         let mut stdout = tokio::io::stdout();
-        client.read_file_to(a.ino, &mut stdout, &|_| {}).await.op(what)?;
+        client
+            .read_file_to(a.ino, &mut stdout, &|_| {})
+            .await
+            .op(what)?;
         tokio::io::AsyncWriteExt::flush(&mut stdout).await?;
     }
     Ok(())
@@ -230,22 +266,33 @@ pub async fn mv(config: Option<PathBuf>, args: MvArgs) -> Result<()> {
     let dst = target_path(&client, &dst, basename(&src)).await.op(what)?;
     let (sp, sname) = client.resolve_parent(&src).await.op(what)?;
     let (dp, dname) = client.resolve_parent(&dst).await.op(what)?;
-    client.rename(sp.ino, sname, dp.ino, dname, RenameFlags::default()).await.op(what)
+    client
+        .rename(sp.ino, sname, dp.ino, dname, RenameFlags::default())
+        .await
+        .op(what)
 }
 
 pub async fn ln(config: Option<PathBuf>, args: LnArgs) -> Result<()> {
     let client = connect(config).await?;
     let link = absolute(&args.link);
     let what = || format!("ln {} {link}", args.target);
-    let link = target_path(&client, &link, basename(&args.target)).await.op(what)?;
+    let link = target_path(&client, &link, basename(&args.target))
+        .await
+        .op(what)?;
     let (parent, name) = client.resolve_parent(&link).await.op(what)?;
     if args.symbolic {
         let (uid, gid) = caller_ids();
-        client.symlink(parent.ino, name, args.target.as_bytes(), uid, gid).await.op(what)?;
+        client
+            .symlink(parent.ino, name, args.target.as_bytes(), uid, gid)
+            .await
+            .op(what)?;
     } else {
         let target = client.resolve(&absolute(&args.target)).await.op(what)?;
         if target.kind == FileKind::Dir {
-            return Err(anyhow!("ln {} {link}: hard links to directories are not allowed", args.target));
+            return Err(anyhow!(
+                "ln {} {link}: hard links to directories are not allowed",
+                args.target
+            ));
         }
         client.link(target.ino, parent.ino, name).await.op(what)?;
     }
@@ -261,14 +308,20 @@ pub async fn truncate(config: Option<PathBuf>, args: TruncateArgs) -> Result<()>
         Err(e) if e.fs() == Some(&FsError::NotFound) => {
             let (parent, name) = client.resolve_parent(&path).await.op(what)?;
             let (uid, gid) = caller_ids();
-            client.create(parent.ino, name, FileKind::File, FILE_MODE, uid, gid, false).await.op(what)?
+            client
+                .create(parent.ino, name, FileKind::File, FILE_MODE, uid, gid, false)
+                .await
+                .op(what)?
         }
         Err(e) => return Err(e).op(what),
     };
     if attr.kind == FileKind::Dir {
         bail!("truncate {path}: is a directory");
     }
-    let change = SetAttr { size: Some(args.size.0), ..SetAttr::default() };
+    let change = SetAttr {
+        size: Some(args.size.0),
+        ..SetAttr::default()
+    };
     client.setattr(attr.ino, change).await.op(what)?;
     Ok(())
 }
@@ -279,7 +332,10 @@ pub async fn chmod(config: Option<PathBuf>, args: ChmodArgs) -> Result<()> {
     let path = absolute(&args.path);
     let what = || format!("chmod {path}");
     let attr = client.resolve_follow(&path).await.op(what)?;
-    let change = SetAttr { mode: Some(mode), ..SetAttr::default() };
+    let change = SetAttr {
+        mode: Some(mode),
+        ..SetAttr::default()
+    };
     client.setattr(attr.ino, change).await.op(what)?;
     Ok(())
 }
@@ -290,7 +346,11 @@ pub async fn chown(config: Option<PathBuf>, args: ChownArgs) -> Result<()> {
     let path = absolute(&args.path);
     let what = || format!("chown {path}");
     let attr = client.resolve_follow(&path).await.op(what)?;
-    let change = SetAttr { uid, gid, ..SetAttr::default() };
+    let change = SetAttr {
+        uid,
+        gid,
+        ..SetAttr::default()
+    };
     client.setattr(attr.ino, change).await.op(what)?;
     Ok(())
 }
@@ -301,7 +361,11 @@ pub fn parse_owner(text: &str) -> Result<(Option<u32>, Option<u32>)> {
         Some((u, g)) => (u, Some(g)),
         None => (text, None),
     };
-    let uid = if user.is_empty() { None } else { Some(lookup_user(user)?) };
+    let uid = if user.is_empty() {
+        None
+    } else {
+        Some(lookup_user(user)?)
+    };
     let gid = match group {
         Some(g) if !g.is_empty() => Some(lookup_group(g)?),
         _ => None,
@@ -342,7 +406,10 @@ mod tests {
     #[test]
     fn owners_parse_numbers_names_and_halves() {
         assert_eq!(parse_owner("1000").expect("uid"), (Some(1000), None));
-        assert_eq!(parse_owner("1000:50").expect("both"), (Some(1000), Some(50)));
+        assert_eq!(
+            parse_owner("1000:50").expect("both"),
+            (Some(1000), Some(50))
+        );
         assert_eq!(parse_owner(":50").expect("gid"), (None, Some(50)));
         assert_eq!(parse_owner("7:").expect("uid only"), (Some(7), None));
         assert_eq!(parse_owner("root:root").expect("names"), (Some(0), Some(0)));

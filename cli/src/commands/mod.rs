@@ -46,7 +46,10 @@ pub fn join(dir: &str, name: &str) -> String {
 
 /// The uid and gid new files get: the caller's effective ids.
 pub fn caller_ids() -> (u32, u32) {
-    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+    (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    )
 }
 
 #[cfg(test)]
@@ -68,7 +71,10 @@ mod tests {
 
     #[test]
     fn fs_errors_read_as_one_line() {
-        let r: Result<(), ClientError> = Err(ClientError::Fs { op: "lookup", err: FsError::NotFound });
+        let r: Result<(), ClientError> = Err(ClientError::Fs {
+            op: "lookup",
+            err: FsError::NotFound,
+        });
         let e = r.op(|| "get /missing".to_string()).expect_err("error");
         assert_eq!(format!("{e:#}"), "get /missing: no such file or directory");
     }

@@ -4,11 +4,17 @@ use crate::args::{MountArgs, UmountArgs};
 use anyhow::{bail, Result};
 
 pub fn mount(args: MountArgs) -> Result<()> {
-    bail!("mount {}: the FUSE mount is not available yet", args.mountpoint.display())
+    bail!(
+        "mount {}: the FUSE mount is not available yet",
+        args.mountpoint.display()
+    )
 }
 
 pub fn umount(args: UmountArgs) -> Result<()> {
-    bail!("umount {}: the FUSE mount is not available yet", args.mountpoint.display())
+    bail!(
+        "umount {}: the FUSE mount is not available yet",
+        args.mountpoint.display()
+    )
 }
 
 #[cfg(test)]
@@ -17,8 +23,14 @@ mod tests {
 
     #[test]
     fn placeholders_say_not_yet() {
-        let err = mount(MountArgs { mountpoint: "/mnt/x".into() }).expect_err("not yet");
+        let err = mount(MountArgs {
+            mountpoint: "/mnt/x".into(),
+        })
+        .expect_err("not yet");
         assert!(err.to_string().contains("not available yet"), "{err}");
-        assert!(umount(UmountArgs { mountpoint: "/mnt/x".into() }).is_err());
+        assert!(umount(UmountArgs {
+            mountpoint: "/mnt/x".into()
+        })
+        .is_err());
     }
 }

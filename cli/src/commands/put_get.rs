@@ -31,8 +31,9 @@ pub fn progress_bar(total: Option<u64>) -> ProgressBar {
         }
         None => {
             let pb = ProgressBar::new_spinner();
-            let style = ProgressStyle::with_template("{spinner} {binary_bytes} {binary_bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let style =
+                ProgressStyle::with_template("{spinner} {binary_bytes} {binary_bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
             pb.set_style(style);
             pb
         }
@@ -45,7 +46,10 @@ async fn put_target(client: &Client, remote: &str, local: &Path) -> Result<Strin
     match client.resolve_follow(remote).await {
         Ok(a) if a.kind == FileKind::Dir => {
             let Some(name) = local.file_name().and_then(|n| n.to_str()) else {
-                bail!("put {remote}: {} has no usable file name; name the remote file", local.display());
+                bail!(
+                    "put {remote}: {} has no usable file name; name the remote file",
+                    local.display()
+                );
             };
             Ok(join(remote, name))
         }
@@ -62,29 +66,55 @@ pub async fn put(config: Option<PathBuf>, args: PutArgs) -> Result<()> {
     let source: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if stdin {
         Box::new(tokio::io::stdin())
     } else {
-        let f = tokio::fs::File::open(&args.local).await.with_context(|| format!("put: opening {shown_local}"))?;
-        let meta = f.metadata().await.with_context(|| format!("put: reading {shown_local}"))?;
+        let f = tokio::fs::File::open(&args.local)
+            .await
+            .with_context(|| format!("put: opening {shown_local}"))?;
+        let meta = f
+            .metadata()
+            .await
+            .with_context(|| format!("put: reading {shown_local}"))?;
         if meta.is_dir() {
             bail!("put: {shown_local} is a directory");
         }
         Box::new(f)
     };
-    let total = if stdin { None } else { std::fs::metadata(&args.local).ok().filter(|m| m.is_file()).map(|m| m.len()) };
+    let total = if stdin {
+        None
+    } else {
+        std::fs::metadata(&args.local)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    };
 
     let client = connect(config).await?;
     let remote = put_target(&client, &absolute(&args.remote), &args.local).await?;
     let what = || format!("put {remote}");
     let (parent, name) = client.resolve_parent(&remote).await.op(what)?;
     let (uid, gid) = caller_ids();
-    let attr = client.create(parent.ino, name, FileKind::File, FILE_MODE, uid, gid, false).await.op(what)?;
+    let attr = client
+        .create(parent.ino, name, FileKind::File, FILE_MODE, uid, gid, false)
+        .await
+        .op(what)?;
     if attr.kind != FileKind::File {
         bail!("put {remote}: not a regular file");
     }
     if attr.size > 0 {
-        client.setattr(attr.ino, SetAttr { size: Some(0), ..SetAttr::default() }).await.op(what)?;
+        client
+            .setattr(
+                attr.ino,
+                SetAttr {
+                    size: Some(0),
+                    ..SetAttr::default()
+                },
+            )
+            .await
+            .op(what)?;
     }
     let pb = progress_bar(total);
-    let result = client.write_file_from(attr.ino, source, &|n| pb.set_position(n)).await;
+    let result = client
+        .write_file_from(attr.ino, source, &|n| pb.set_position(n))
+        .await;
     pb.finish_and_clear();
     result.op(what)?;
     Ok(())
@@ -100,11 +130,18 @@ pub async fn get(config: Option<PathBuf>, args: GetArgs) -> Result<()> {
     }
     if args.local.as_os_str() == "-" {
         let mut out = tokio::io::stdout();
-        client.read_file_to(attr.ino, &mut out, &|_| {}).await.op(what)?;
+        client
+            .read_file_to(attr.ino, &mut out, &|_| {})
+            .await
+            .op(what)?;
         out.flush().await?;
         return Ok(());
     }
-    let local = if args.local.is_dir() { args.local.join(basename(&remote)) } else { args.local.clone() };
+    let local = if args.local.is_dir() {
+        args.local.join(basename(&remote))
+    } else {
+        args.local.clone()
+    };
     // Download next to the destination, then rename: a failed get leaves any old file intact.
     let tmp = temp_sibling(&local);
     let file = tokio::fs::File::create(&tmp)
@@ -112,17 +149,22 @@ pub async fn get(config: Option<PathBuf>, args: GetArgs) -> Result<()> {
         .with_context(|| format!("get {remote}: creating {}", tmp.display()))?;
     let pb = progress_bar(Some(attr.size));
     let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
-    let result = client.read_file_to(attr.ino, &mut writer, &|n| pb.set_position(n)).await;
+    let result = client
+        .read_file_to(attr.ino, &mut writer, &|n| pb.set_position(n))
+        .await;
     pb.finish_and_clear();
     let finished = match result.op(what) {
-        Ok(_) => finish_file(writer).await.with_context(|| format!("get {remote}: writing {}", tmp.display())),
+        Ok(_) => finish_file(writer)
+            .await
+            .with_context(|| format!("get {remote}: writing {}", tmp.display())),
         Err(e) => Err(e),
     };
     if let Err(e) = finished {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, &local).with_context(|| format!("get {remote}: renaming to {}", local.display()))?;
+    std::fs::rename(&tmp, &local)
+        .with_context(|| format!("get {remote}: renaming to {}", local.display()))?;
     Ok(())
 }
 
@@ -133,7 +175,10 @@ async fn finish_file(mut writer: tokio::io::BufWriter<tokio::fs::File>) -> std::
 
 /// `dir/.name.ferrofs-XXXXXXXX` beside `path`.
 fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp_name = format!(".{name}.ferrofs-{:08x}", rand::random::<u32>());
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp_name),

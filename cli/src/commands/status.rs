@@ -58,7 +58,10 @@ fn state_name(s: ServerState) -> &'static str {
 /// The status as text: a summary line, the voters table, the data servers table and
 /// the counts.
 pub fn render_status(s: &ClusterStatus) -> String {
-    let leader = s.leader.map(|l| l.to_string()).unwrap_or_else(|| "none".to_string());
+    let leader = s
+        .leader
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| "none".to_string());
     let mut out = format!(
         "metadata: leader {leader}, term {}, commit index {}, replication {}\n",
         s.term, s.commit_index, s.replication
@@ -70,8 +73,16 @@ pub fn render_status(s: &ClusterStatus) -> String {
         ("MATCHED", Align::Right),
     ]);
     for v in &s.voters {
-        let matched = v.matched_index.map(|m| m.to_string()).unwrap_or_else(|| "-".to_string());
-        voters.row(vec![v.id.to_string(), v.addr.clone(), v.role.clone(), matched]);
+        let matched = v
+            .matched_index
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "-".to_string());
+        voters.row(vec![
+            v.id.to_string(),
+            v.addr.clone(),
+            v.role.clone(),
+            matched,
+        ]);
     }
     out.push_str(&voters.render());
     out.push('\n');
@@ -92,7 +103,11 @@ pub fn render_status(s: &ClusterStatus) -> String {
         } else {
             format!("{:.1}", d.used as f64 * 100.0 / d.capacity as f64)
         };
-        let zone = if d.zone.is_empty() { "-".to_string() } else { d.zone.clone() };
+        let zone = if d.zone.is_empty() {
+            "-".to_string()
+        } else {
+            d.zone.clone()
+        };
         data.row(vec![
             d.id.to_string(),
             d.addr.clone(),
@@ -131,8 +146,18 @@ mod tests {
             term: 7,
             commit_index: 42,
             voters: vec![
-                VoterStatus { id: NodeId(1), addr: "127.0.0.1:4001".into(), role: "follower".into(), matched_index: Some(42) },
-                VoterStatus { id: NodeId(2), addr: "127.0.0.1:4002".into(), role: "leader".into(), matched_index: None },
+                VoterStatus {
+                    id: NodeId(1),
+                    addr: "127.0.0.1:4001".into(),
+                    role: "follower".into(),
+                    matched_index: Some(42),
+                },
+                VoterStatus {
+                    id: NodeId(2),
+                    addr: "127.0.0.1:4002".into(),
+                    role: "leader".into(),
+                    matched_index: None,
+                },
             ],
             data_servers: vec![DataServerInfo {
                 id: NodeId(101),

@@ -23,7 +23,9 @@ pub fn missing(status: &ClusterStatus, data_ids: &[NodeId]) -> Vec<String> {
     for id in data_ids {
         match status.data_servers.iter().find(|d| d.id == *id) {
             None => out.push(format!("data server {id} not registered")),
-            Some(d) if d.state != ServerState::Up => out.push(format!("data server {id} is {:?}", d.state)),
+            Some(d) if d.state != ServerState::Up => {
+                out.push(format!("data server {id} is {:?}", d.state))
+            }
             Some(_) => {}
         }
     }
@@ -32,7 +34,11 @@ pub fn missing(status: &ClusterStatus, data_ids: &[NodeId]) -> Vec<String> {
 
 /// Poll the cluster until healthy or `timeout`; fail early if a process exits.
 /// Returns the healthy status.
-pub async fn wait_healthy(layout: &Layout, children: &mut [Running], timeout: Duration) -> Result<ClusterStatus> {
+pub async fn wait_healthy(
+    layout: &Layout,
+    children: &mut [Running],
+    timeout: Duration,
+) -> Result<ClusterStatus> {
     let mut cfg: ClientConfig = load(&layout.client_config_path())?;
     cfg.request_timeout = ATTEMPT;
     cfg.failover_timeout = ATTEMPT;
@@ -83,8 +89,16 @@ fn check_children(children: &mut [Running]) -> Result<()> {
     for r in children.iter_mut() {
         if let Ok(Some(status)) = r.child.try_wait() {
             let tail = log_tail(&r.log, 15);
-            let tail = if tail.trim().is_empty() { "(the log is empty)".to_string() } else { tail };
-            bail!("{} exited during start-up ({status}); last lines of {}:\n{tail}", r.name, r.log.display());
+            let tail = if tail.trim().is_empty() {
+                "(the log is empty)".to_string()
+            } else {
+                tail
+            };
+            bail!(
+                "{} exited during start-up ({status}); last lines of {}:\n{tail}",
+                r.name,
+                r.log.display()
+            );
         }
     }
     Ok(())
@@ -134,11 +148,17 @@ mod tests {
         let ok = status(Some(1), &[(101, ServerState::Up), (102, ServerState::Up)]);
         assert!(missing(&ok, &ids).is_empty());
         let no_leader = status(None, &[(101, ServerState::Up), (102, ServerState::Up)]);
-        assert_eq!(missing(&no_leader, &ids), vec!["no metadata leader yet".to_string()]);
+        assert_eq!(
+            missing(&no_leader, &ids),
+            vec!["no metadata leader yet".to_string()]
+        );
         let partial = status(Some(1), &[(101, ServerState::Suspect)]);
         assert_eq!(
             missing(&partial, &ids),
-            vec!["data server 101 is Suspect".to_string(), "data server 102 not registered".to_string()]
+            vec![
+                "data server 101 is Suspect".to_string(),
+                "data server 102 not registered".to_string()
+            ]
         );
     }
 }

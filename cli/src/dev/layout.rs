@@ -167,9 +167,13 @@ fn relative_tls(folder: &str, name: &str) -> TlsPaths {
 
 fn create(dir: &Path, req: LayoutRequest) -> Result<Layout> {
     if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let mut entries =
+            std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
         if entries.next().is_some() {
-            bail!("{} exists and is not a ferrofs dev cluster; use an empty or new folder", dir.display());
+            bail!(
+                "{} exists and is not a ferrofs dev cluster; use an empty or new folder",
+                dir.display()
+            );
         }
     }
     let n_meta = req.meta.unwrap_or(DEFAULT_META);
@@ -179,13 +183,18 @@ fn create(dir: &Path, req: LayoutRequest) -> Result<Layout> {
     }
     let replication = req.replication.unwrap_or(n_data.min(3));
     if replication > n_data {
-        bail!("--replication {replication} needs at least {replication} data servers (have {n_data})");
+        bail!(
+            "--replication {replication} needs at least {replication} data servers (have {n_data})"
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
 
     let ca = ClusterCa::generate().context("creating the cluster CA")?;
-    ca.save(&dir.join(CA_DIR)).context("saving the cluster CA")?;
+    ca.save(&dir.join(CA_DIR))
+        .context("saving the cluster CA")?;
 
     let ports = pick_free_udp_ports((n_meta + n_data) as usize, &BTreeSet::new())?;
     let addr = |i: usize| SocketAddr::new(LOOPBACK, ports[i]);
@@ -195,7 +204,12 @@ fn create(dir: &Path, req: LayoutRequest) -> Result<Layout> {
     let data: Vec<ProcessSpec> = (0..n_data as usize)
         .map(|i| spec(&dir, Role::Data, i as u64 + 1, addr(n_meta as usize + i)))
         .collect();
-    let layout = Layout { dir, meta, data, replication };
+    let layout = Layout {
+        dir,
+        meta,
+        data,
+        replication,
+    };
 
     for m in &layout.meta {
         write_meta(&ca, &layout, m)?;
@@ -236,11 +250,21 @@ fn reuse(mut layout: Layout, req: LayoutRequest) -> Result<(Layout, Prepared)> {
     let ca = ClusterCa::load(&layout.dir.join(CA_DIR)).context("loading the cluster CA")?;
     let used: BTreeSet<u16> = layout.processes().map(|p| p.addr.port()).collect();
     let ports = pick_free_udp_ports((want - have) as usize, &used)?;
-    let last_id = layout.data.iter().map(|d| d.id.0).max().unwrap_or(DATA_ID_BASE);
+    let last_id = layout
+        .data
+        .iter()
+        .map(|d| d.id.0)
+        .max()
+        .unwrap_or(DATA_ID_BASE);
     let mut added = Vec::new();
     for (i, port) in ports.into_iter().enumerate() {
         let ordinal = last_id.saturating_sub(DATA_ID_BASE) + 1 + i as u64;
-        added.push(spec(&layout.dir, Role::Data, ordinal, SocketAddr::new(LOOPBACK, port)));
+        added.push(spec(
+            &layout.dir,
+            Role::Data,
+            ordinal,
+            SocketAddr::new(LOOPBACK, port),
+        ));
     }
     for d in &added {
         write_data(&ca, &layout, d)?;
@@ -255,7 +279,13 @@ fn spec(dir: &Path, role: Role, ordinal: u64, addr: SocketAddr) -> ProcessSpec {
         Role::Meta => NodeId(ordinal),
         Role::Data => NodeId(DATA_ID_BASE + ordinal),
     };
-    ProcessSpec { dir: dir.join(&name), name, role, id, addr }
+    ProcessSpec {
+        dir: dir.join(&name),
+        name,
+        role,
+        id,
+        addr,
+    }
 }
 
 fn meta_addrs(layout: &Layout) -> Vec<String> {
@@ -273,7 +303,10 @@ fn write_meta(ca: &ClusterCa, layout: &Layout, m: &ProcessSpec) -> Result<()> {
         initial_voters: layout
             .meta
             .iter()
-            .map(|p| PeerConfig { id: p.id, addr: p.addr.to_string() })
+            .map(|p| PeerConfig {
+                id: p.id,
+                addr: p.addr.to_string(),
+            })
             .collect(),
         tls: relative_tls("tls", &m.name),
         raft: raft_timing(),
@@ -319,11 +352,15 @@ fn write_client(ca: &ClusterCa, layout: &Layout) -> Result<()> {
 
 /// Write a config atomically (temp file + rename), creating its folder.
 fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let folder = path.parent().ok_or_else(|| anyhow!("{} has no folder", path.display()))?;
+    let folder = path
+        .parent()
+        .ok_or_else(|| anyhow!("{} has no folder", path.display()))?;
     std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    let body = toml::to_string_pretty(value).with_context(|| format!("encoding {}", path.display()))?;
+    let body =
+        toml::to_string_pretty(value).with_context(|| format!("encoding {}", path.display()))?;
     let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, format!("{HEADER}{body}")).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, format!("{HEADER}{body}"))
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -333,7 +370,9 @@ pub fn read(dir: &Path) -> Result<Option<Layout>> {
     if !dir.is_dir() {
         return Ok(None);
     }
-    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
     let meta = read_role(&dir, Role::Meta)?;
     let data = read_role(&dir, Role::Data)?;
     let has_client = dir.join(CLIENT_CONFIG).is_file();
@@ -348,7 +387,12 @@ pub fn read(dir: &Path) -> Result<Option<Layout>> {
     }
     let first = meta[0].config_path();
     let replication = load::<MetaConfig>(&first)?.cluster.replication;
-    Ok(Some(Layout { dir, meta, data, replication }))
+    Ok(Some(Layout {
+        dir,
+        meta,
+        data,
+        replication,
+    }))
 }
 
 /// Folders `<role>-<n>` holding a config, sorted by n, read back into specs.
@@ -358,7 +402,10 @@ fn read_role(dir: &Path, role: Role) -> Result<Vec<ProcessSpec>> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let name = entry.file_name();
-        let Some(n) = name.to_str().and_then(|s| s.strip_prefix(&prefix)).and_then(|s| s.parse::<u64>().ok())
+        let Some(n) = name
+            .to_str()
+            .and_then(|s| s.strip_prefix(&prefix))
+            .and_then(|s| s.parse::<u64>().ok())
         else {
             continue;
         };
@@ -380,7 +427,13 @@ fn read_role(dir: &Path, role: Role) -> Result<Vec<ProcessSpec>> {
                 (c.node_id, c.listen)
             }
         };
-        specs.push(ProcessSpec { name: format!("{prefix}{n}"), role, id, addr, dir: folder });
+        specs.push(ProcessSpec {
+            name: format!("{prefix}{n}"),
+            role,
+            id,
+            addr,
+            dir: folder,
+        });
     }
     Ok(specs)
 }
@@ -391,7 +444,11 @@ mod tests {
     use ferrofs_proto::tls::TlsIdentity;
 
     fn req(meta: Option<u32>, data: Option<u32>, replication: Option<u32>) -> LayoutRequest {
-        LayoutRequest { meta, data, replication }
+        LayoutRequest {
+            meta,
+            data,
+            replication,
+        }
     }
 
     #[test]
@@ -435,7 +492,10 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("c");
         let (first, _) = prepare(&dir, req(Some(1), Some(2), None)).expect("create");
-        assert_eq!(first.replication, 2, "replication defaults to min(3, data servers)");
+        assert_eq!(
+            first.replication, 2,
+            "replication defaults to min(3, data servers)"
+        );
 
         let (again, how) = prepare(&dir, LayoutRequest::default()).expect("reuse");
         assert_eq!(how, Prepared::Reused);
@@ -456,25 +516,40 @@ mod tests {
     fn mismatches_and_foreign_folders_are_refused() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("c");
-        let err = prepare(&dir, req(None, Some(2), Some(3))).expect_err("R > data").to_string();
+        let err = prepare(&dir, req(None, Some(2), Some(3)))
+            .expect_err("R > data")
+            .to_string();
         assert!(err.contains("--replication 3"), "{err}");
 
         prepare(&dir, req(Some(1), Some(2), None)).expect("create");
-        let err = prepare(&dir, req(Some(3), None, None)).expect_err("meta count").to_string();
+        let err = prepare(&dir, req(Some(3), None, None))
+            .expect_err("meta count")
+            .to_string();
         assert!(err.contains("--meta 3"), "{err}");
-        let err = prepare(&dir, req(None, Some(1), None)).expect_err("shrink").to_string();
-        assert!(err.contains("cannot") || err.contains("not remove"), "{err}");
-        let err = prepare(&dir, req(None, None, Some(1))).expect_err("replication").to_string();
+        let err = prepare(&dir, req(None, Some(1), None))
+            .expect_err("shrink")
+            .to_string();
+        assert!(
+            err.contains("cannot") || err.contains("not remove"),
+            "{err}"
+        );
+        let err = prepare(&dir, req(None, None, Some(1)))
+            .expect_err("replication")
+            .to_string();
         assert!(err.contains("replication"), "{err}");
 
         std::fs::remove_file(dir.join(CLIENT_CONFIG)).expect("remove");
-        let err = prepare(&dir, LayoutRequest::default()).expect_err("incomplete").to_string();
+        let err = prepare(&dir, LayoutRequest::default())
+            .expect_err("incomplete")
+            .to_string();
         assert!(err.contains("incomplete"), "{err}");
 
         let foreign = tmp.path().join("foreign");
         std::fs::create_dir_all(&foreign).expect("mkdir");
         std::fs::write(foreign.join("notes.txt"), "mine").expect("write");
-        let err = prepare(&foreign, LayoutRequest::default()).expect_err("foreign").to_string();
+        let err = prepare(&foreign, LayoutRequest::default())
+            .expect_err("foreign")
+            .to_string();
         assert!(err.contains("not a ferrofs dev cluster"), "{err}");
     }
 }

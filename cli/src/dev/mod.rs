@@ -45,18 +45,28 @@ fn ensure_not_running(dir: &Path) -> Result<()> {
 
 async fn up(args: DevUpArgs) -> Result<()> {
     if let Some(mnt) = &args.mount {
-        bail!("--mount {}: the FUSE mount is not available yet", mnt.display());
+        bail!(
+            "--mount {}: the FUSE mount is not available yet",
+            mnt.display()
+        );
     }
     if args.dir.is_dir() {
         ensure_not_running(&args.dir)?;
     }
-    let req = LayoutRequest { meta: args.meta, data: args.data, replication: args.replication };
+    let req = LayoutRequest {
+        meta: args.meta,
+        data: args.data,
+        replication: args.replication,
+    };
     let (layout, prepared) = layout::prepare(&args.dir, req)?;
     match prepared {
         Prepared::Created => eprintln!("created a new cluster in {}", layout.dir.display()),
         Prepared::Reused => eprintln!("restarting the cluster in {}", layout.dir.display()),
         Prepared::Grown(n) => {
-            eprintln!("restarting the cluster in {} with {n} new data server(s)", layout.dir.display())
+            eprintln!(
+                "restarting the cluster in {} with {n} new data server(s)",
+                layout.dir.display()
+            )
         }
     }
 
@@ -78,7 +88,10 @@ async fn up(args: DevUpArgs) -> Result<()> {
         }
     };
     print!("{}", render_status(&status));
-    println!("export FERROFS_CONFIG={}", layout.client_config_path().display());
+    println!(
+        "export FERROFS_CONFIG={}",
+        layout.client_config_path().display()
+    );
 
     if args.detach {
         // The children live on in their own process groups; DIR/pids lets `dev down` find them.
@@ -100,7 +113,11 @@ async fn start_all(layout: &Layout, meta_bin: &Path, data_bin: &Path) -> Result<
             Role::Data => data_bin,
         };
         match processes::spawn(spec, bin) {
-            Ok(child) => children.push(Running { name: spec.name.clone(), log: spec.log_path(), child }),
+            Ok(child) => children.push(Running {
+                name: spec.name.clone(),
+                log: spec.log_path(),
+                child,
+            }),
             Err(e) => {
                 stop(layout, &mut children).await;
                 return Err(e);
@@ -109,7 +126,12 @@ async fn start_all(layout: &Layout, meta_bin: &Path, data_bin: &Path) -> Result<
     }
     let entries: Vec<PidEntry> = children
         .iter()
-        .filter_map(|r| r.pid().map(|pid| PidEntry { name: r.name.clone(), pid }))
+        .filter_map(|r| {
+            r.pid().map(|pid| PidEntry {
+                name: r.name.clone(),
+                pid,
+            })
+        })
         .collect();
     if let Err(e) = pids::write(&layout.dir, &entries) {
         stop(layout, &mut children).await;
@@ -123,7 +145,11 @@ async fn start_all(layout: &Layout, meta_bin: &Path, data_bin: &Path) -> Result<
 async fn stop(layout: &Layout, children: &mut [Running]) {
     let killed = processes::stop_children(children, STOP_GRACE).await;
     if !killed.is_empty() {
-        eprintln!("killed after {}s: {}", STOP_GRACE.as_secs(), killed.join(", "));
+        eprintln!(
+            "killed after {}s: {}",
+            STOP_GRACE.as_secs(),
+            killed.join(", ")
+        );
     }
     if let Err(e) = pids::remove(&layout.dir) {
         eprintln!("ferrofs: {e:#}");
@@ -180,14 +206,34 @@ async fn wait_for_shutdown(signals: &mut Signals, children: &mut [Running]) {
 
 async fn down(args: DevDirArgs) -> Result<()> {
     let dir = &args.dir;
-    let entries = pids::read(dir)?
-        .ok_or_else(|| anyhow!("no cluster runs on {} (no {} file)", dir.display(), pids::PIDS_FILE))?;
-    let alive = entries.iter().filter(|e| processes::is_our_server(e.pid)).count();
+    if !dir.is_dir() {
+        bail!("{} is not a folder", dir.display());
+    }
+    // Idempotent, so scripts can always call it: no pids file means nothing runs.
+    let Some(entries) = pids::read(dir)? else {
+        eprintln!(
+            "no cluster runs on {} (no {} file)",
+            dir.display(),
+            pids::PIDS_FILE
+        );
+        return Ok(());
+    };
+    let alive = entries
+        .iter()
+        .filter(|e| processes::is_our_server(e.pid))
+        .count();
     let killed = processes::stop_pids(&entries, STOP_GRACE).await;
     if !killed.is_empty() {
-        eprintln!("killed after {}s: {}", STOP_GRACE.as_secs(), killed.join(", "));
+        eprintln!(
+            "killed after {}s: {}",
+            STOP_GRACE.as_secs(),
+            killed.join(", ")
+        );
     }
     pids::remove(dir)?;
-    eprintln!("stopped {alive} process(es) of the cluster in {}", dir.display());
+    eprintln!(
+        "stopped {alive} process(es) of the cluster in {}",
+        dir.display()
+    );
     Ok(())
 }

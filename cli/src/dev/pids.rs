@@ -27,24 +27,34 @@ pub fn parse(text: &str) -> Result<Vec<PidEntry>> {
         let (Some(name), Some(pid), None) = (parts.next(), parts.next(), parts.next()) else {
             bail!("line {}: expected `name pid`, found {line:?}", i + 1);
         };
-        let pid: i32 = pid.parse().with_context(|| format!("line {}: bad pid {pid:?}", i + 1))?;
+        let pid: i32 = pid
+            .parse()
+            .with_context(|| format!("line {}: bad pid {pid:?}", i + 1))?;
         if pid <= 0 {
             bail!("line {}: pid {pid} is not a process id", i + 1);
         }
-        out.push(PidEntry { name: name.to_string(), pid });
+        out.push(PidEntry {
+            name: name.to_string(),
+            pid,
+        });
     }
     Ok(out)
 }
 
 pub fn format(entries: &[PidEntry]) -> String {
-    entries.iter().map(|e| format!("{} {}\n", e.name, e.pid)).collect()
+    entries
+        .iter()
+        .map(|e| format!("{} {}\n", e.name, e.pid))
+        .collect()
 }
 
 /// The entries of DIR/pids, or `None` if there is no such file.
 pub fn read(dir: &Path) -> Result<Option<Vec<PidEntry>>> {
     let path = pids_path(dir);
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text).with_context(|| format!("parsing {}", path.display())).map(Some),
+        Ok(text) => parse(&text)
+            .with_context(|| format!("parsing {}", path.display()))
+            .map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -75,13 +85,22 @@ mod tests {
     #[test]
     fn round_trip_and_comments() {
         let entries = vec![
-            PidEntry { name: "meta-1".into(), pid: 100 },
-            PidEntry { name: "data-1".into(), pid: 2001 },
+            PidEntry {
+                name: "meta-1".into(),
+                pid: 100,
+            },
+            PidEntry {
+                name: "data-1".into(),
+                pid: 2001,
+            },
         ];
         let text = format(&entries);
         assert_eq!(text, "meta-1 100\ndata-1 2001\n");
         assert_eq!(parse(&text).expect("parse"), entries);
-        assert_eq!(parse("# header\n\n  meta-1   100  \n").expect("parse"), entries[..1].to_vec());
+        assert_eq!(
+            parse("# header\n\n  meta-1   100  \n").expect("parse"),
+            entries[..1].to_vec()
+        );
     }
 
     #[test]
@@ -99,7 +118,10 @@ mod tests {
     fn file_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(read(dir.path()).expect("read"), None);
-        let entries = vec![PidEntry { name: "meta-1".into(), pid: 42 }];
+        let entries = vec![PidEntry {
+            name: "meta-1".into(),
+            pid: 42,
+        }];
         write(dir.path(), &entries).expect("write");
         assert_eq!(read(dir.path()).expect("read"), Some(entries));
         remove(dir.path()).expect("remove");

@@ -17,7 +17,10 @@ pub fn pick_free_udp_ports(n: usize, exclude: &BTreeSet<u16>) -> Result<Vec<u16>
             break;
         }
         let sock = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
-        let port = sock.local_addr().context("reading the bound UDP address")?.port();
+        let port = sock
+            .local_addr()
+            .context("reading the bound UDP address")?
+            .port();
         if exclude.contains(&port) || ports.contains(&port) {
             rejected.push(sock);
             continue;
@@ -43,7 +46,10 @@ mod tests {
         assert_eq!(exclude.len(), 3, "ports must be distinct: {first:?}");
         let second = pick_free_udp_ports(5, &exclude).expect("ports");
         assert_eq!(second.len(), 5);
-        assert!(second.iter().all(|p| !exclude.contains(p)), "{second:?} overlaps {first:?}");
+        assert!(
+            second.iter().all(|p| !exclude.contains(p)),
+            "{second:?} overlaps {first:?}"
+        );
         let distinct: BTreeSet<u16> = second.iter().copied().collect();
         assert_eq!(distinct.len(), 5);
         // Every picked port can actually be bound again.

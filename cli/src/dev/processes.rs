@@ -18,14 +18,20 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Find a server binary: next to the running `ferrofs`, else on PATH.
 pub fn find_binary(name: &str) -> Result<PathBuf> {
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf));
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     let path_dirs: Vec<PathBuf> = std::env::split_paths(&path_var).collect();
     locate(name, exe_dir.as_deref(), &path_dirs).ok_or_else(|| {
         anyhow!(
             "cannot find `{name}` next to this ferrofs binary or on PATH \
              (build it with `cargo build -p {}`)",
-            if name == "ferrofs-meta" { "ferrofs-meta" } else { "ferrofs-data" }
+            if name == "ferrofs-meta" {
+                "ferrofs-meta"
+            } else {
+                "ferrofs-data"
+            }
         )
     })
 }
@@ -40,7 +46,9 @@ fn locate(name: &str, exe_dir: Option<&Path>, path_dirs: &[PathBuf]) -> Option<P
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// Start one server with its config; stdout and stderr are appended to its log.
@@ -53,7 +61,9 @@ pub fn spawn(spec: &ProcessSpec, binary: &Path) -> Result<Child> {
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
-    let log_err = log.try_clone().with_context(|| format!("opening {}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let mut cmd = Command::new(binary);
     cmd.arg("--config")
         .arg(spec.config_path())
@@ -66,7 +76,8 @@ pub fn spawn(spec: &ProcessSpec, binary: &Path) -> Result<Child> {
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
     }
-    cmd.spawn().with_context(|| format!("starting {} ({})", spec.name, binary.display()))
+    cmd.spawn()
+        .with_context(|| format!("starting {} ({})", spec.name, binary.display()))
 }
 
 /// Whether `pid` is a live process (a zombie counts as gone).
@@ -76,7 +87,10 @@ pub fn is_alive(pid: i32) -> bool {
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name: "123 (name) Z ...".
-        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(true),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(true),
         Err(_) => true,
     }
 }
@@ -194,18 +208,29 @@ mod tests {
         let path_dirs = vec![on_path.path().to_path_buf()];
         assert_eq!(locate("ferrofs-meta", Some(exe.path()), &path_dirs), None);
         let p2 = make(on_path.path(), 0o755);
-        assert_eq!(locate("ferrofs-meta", Some(exe.path()), &path_dirs), Some(p2.clone()));
+        assert_eq!(
+            locate("ferrofs-meta", Some(exe.path()), &path_dirs),
+            Some(p2.clone())
+        );
         // Not executable: skipped.
         make(exe.path(), 0o644);
-        assert_eq!(locate("ferrofs-meta", Some(exe.path()), &path_dirs), Some(p2));
+        assert_eq!(
+            locate("ferrofs-meta", Some(exe.path()), &path_dirs),
+            Some(p2)
+        );
         let p1 = make(exe.path(), 0o755);
-        assert_eq!(locate("ferrofs-meta", Some(exe.path()), &path_dirs), Some(p1));
+        assert_eq!(
+            locate("ferrofs-meta", Some(exe.path()), &path_dirs),
+            Some(p1)
+        );
     }
 
     #[test]
     fn liveness_of_this_process_and_of_a_reaped_child() {
         assert!(is_alive(std::process::id() as i32));
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
         let pid = child.id() as i32;
         child.wait().expect("wait");
         assert!(!is_alive(pid));
@@ -213,8 +238,16 @@ mod tests {
 
     #[tokio::test]
     async fn stop_children_terminates_and_reaps() {
-        let child = Command::new("sleep").arg("60").process_group(0).spawn().expect("spawn sleep");
-        let mut running = vec![Running { name: "sleeper".into(), log: PathBuf::new(), child }];
+        let child = Command::new("sleep")
+            .arg("60")
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep");
+        let mut running = vec![Running {
+            name: "sleeper".into(),
+            log: PathBuf::new(),
+            child,
+        }];
         let pid = running[0].pid().expect("pid");
         assert!(is_alive(pid));
         let killed = stop_children(&mut running, Duration::from_secs(5)).await;

@@ -32,6 +32,8 @@ pub struct MetaState {
     pub drop_replies: u32,
     pub map: ClusterMap,
     pub requests: u64,
+    /// Accept requests but never answer (a frozen or partitioned leader).
+    pub blackhole: bool,
 }
 
 fn attr(ino: u64, kind: FileKind, mode: u32) -> FileAttr {
@@ -71,6 +73,7 @@ impl MetaState {
             drop_replies: 0,
             map,
             requests: 0,
+            blackhole: false,
         }
     }
 
@@ -237,18 +240,22 @@ impl MetaState {
 pub struct FakeMeta {
     pub addr: String,
     pub state: Arc<Mutex<MetaState>>,
-    _endpoint: quinn::Endpoint,
+    endpoint: quinn::Endpoint,
 }
 
 /// What the handler does with one request.
 enum Reply {
     Send(MetaResponse),
     Drop,
+    Hang,
 }
 
 fn handle(state: &Mutex<MetaState>, req: MetaRequest) -> Reply {
     let mut s = state.lock();
     s.requests += 1;
+    if s.blackhole {
+        return Reply::Hang;
+    }
     if let Some(hint) = &s.redirect {
         return Reply::Send(MetaResponse::Error(FsError::NotLeader {
             leader_addr: hint.clone(),
@@ -303,6 +310,7 @@ impl FakeMeta {
                         Reply::Drop => {
                             let _ = send.reset(quinn::VarInt::from_u32(1));
                         }
+                        Reply::Hang => std::future::pending::<()>().await,
                     }
                 }
             },
@@ -310,7 +318,12 @@ impl FakeMeta {
         FakeMeta {
             addr,
             state,
-            _endpoint: endpoint,
+            endpoint,
         }
+    }
+
+    /// Close the endpoint: connections are torn down, new ones refused.
+    pub fn kill(&self) {
+        self.endpoint.close(quinn::VarInt::from_u32(0), b"killed");
     }
 }

@@ -97,6 +97,15 @@ async fn new_file(c: &Client, name: &[u8]) -> InodeId {
         .ino
 }
 
+/// The chunk list the fake metadata server recorded for a file.
+fn chunks_of(cl: &Cluster, ino: InodeId) -> Vec<ferrofs_client::ChunkLocation> {
+    cl.meta.state.lock().inodes[&ino]
+        .chunks
+        .values()
+        .cloned()
+        .collect()
+}
+
 async fn read_all(c: &Client, ino: InodeId) -> Vec<u8> {
     let mut out = Vec::new();
     c.read_file_to(ino, &mut out, &|_| {})
@@ -278,10 +287,9 @@ async fn streams_a_file_in_and_out() {
     assert_eq!(read_all(&c, ino).await, content);
 
     // Every chunk is on two distinct servers that really hold it.
-    let st = cl.meta.state.lock();
-    let node = &st.inodes[&ino];
-    assert_eq!(node.chunks.len(), 11);
-    for loc in node.chunks.values() {
+    let chunks = chunks_of(&cl, ino);
+    assert_eq!(chunks.len(), 11);
+    for loc in &chunks {
         assert_eq!(loc.servers.len(), 2);
         assert_ne!(loc.servers[0], loc.servers[1]);
         for s in &loc.servers {
@@ -289,7 +297,6 @@ async fn streams_a_file_in_and_out() {
             assert!(d.state.lock().chunks.contains_key(&loc.chunk.id));
         }
     }
-    drop(st);
 
     // Ranged reads across chunk boundaries and past the end.
     let got = c.read_at(ino, CS - 10, 30).await.expect("read_at");
@@ -322,12 +329,10 @@ async fn a_failing_target_is_replaced_by_the_next_server() {
     c.write_file_from(ino, &content[..], &|_| {})
         .await
         .expect("write despite a failing server");
-    let st = cl.meta.state.lock();
-    for loc in st.inodes[&ino].chunks.values() {
+    for loc in chunks_of(&cl, ino) {
         assert_eq!(loc.servers.len(), 2, "full replication from the fallback");
         assert!(!loc.servers.contains(&cl.data[0].id));
     }
-    drop(st);
     assert_eq!(read_all(&c, ino).await, content);
 }
 
@@ -419,4 +424,56 @@ async fn holes_read_as_zeros() {
         .write_chunks(ino, vec![(0, Bytes::from(vec![0u8; CS as usize + 1]))], 0)
         .await;
     assert_eq!(too_big.expect_err("oversized chunk").errno(), libc::EINVAL);
+}
+
+/// Two metadata servers sharing one namespace stand for a quorum: `b` answers
+/// NotLeader (naming `a`) until the test promotes it.
+fn pair(cl: &Cluster) -> FakeMeta {
+    let b = FakeMeta::start(&cl.server_id, map_of(&cl.data, 1));
+    b.state.lock().redirect = Some(Some(cl.meta.addr.clone()));
+    b
+}
+
+#[tokio::test]
+async fn a_frozen_leader_is_abandoned_for_the_new_one() {
+    let cl = cluster(1, 1);
+    let b = pair(&cl);
+    let mut cfg = cl.config(vec![cl.meta.addr.clone(), b.addr.clone()]);
+    cfg.request_timeout = Duration::from_millis(400);
+    let c = Client::connect(cfg).await.expect("connect");
+    assert_eq!(c.leader_addr(), Some(cl.meta.addr.clone()));
+    // The leader freezes; an election makes `b` the leader.
+    cl.meta.state.lock().blackhole = true;
+    b.state.lock().redirect = None;
+    let start = Instant::now();
+    c.mkdir(InodeId::ROOT, b"after", 0o755, 0, 0)
+        .await
+        .expect("mkdir across the failover");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(c.leader_addr(), Some(b.addr.clone()));
+}
+
+#[tokio::test]
+async fn a_killed_leader_is_abandoned_for_the_new_one() {
+    let cl = cluster(1, 1);
+    let b = pair(&cl);
+    let c = Client::connect(cl.config(vec![cl.meta.addr.clone(), b.addr.clone()]))
+        .await
+        .expect("connect");
+    assert_eq!(c.leader_addr(), Some(cl.meta.addr.clone()));
+    cl.meta.kill();
+    // While the election runs, the new leader reports it has no quorum yet.
+    {
+        let mut st = b.state.lock();
+        st.redirect = None;
+        st.unavailable = 2;
+    }
+    c.mkdir(InodeId::ROOT, b"after", 0o755, 0, 0)
+        .await
+        .expect("mkdir across the failover");
+    assert_eq!(c.leader_addr(), Some(b.addr.clone()));
 }

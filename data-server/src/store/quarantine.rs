@@ -59,6 +59,20 @@ impl ChunkStore {
         Ok(true)
     }
 
+    /// Every quarantined chunk id (reported again at start-up, so a report lost in a
+    /// crash is not lost for good; the leader treats repeats as no-ops).
+    pub fn quarantined_ids(&self) -> Result<Vec<ChunkId>, StoreError> {
+        let mut out = Vec::new();
+        let cf = self.cf(CF_QUARANTINE)?;
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (k, _) = item.map_err(|e| StoreError::from_db(e, 0))?;
+            if let Some(id) = super::db::id_of(&k) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn is_quarantined(&self, id: ChunkId) -> Result<bool, StoreError> {
         let cf = self.cf(CF_QUARANTINE)?;
         let v = self

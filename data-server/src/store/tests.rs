@@ -221,3 +221,29 @@ fn ids_after_walks_in_order() {
         .expect("end")
         .is_empty());
 }
+
+/// Chunk bytes must land in blob files, not in SSTs that compaction rewrites.
+#[test]
+fn chunk_bytes_live_in_blob_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    for i in 0..8u8 {
+        let (id, hash, bytes) = chunk(i, 1 << 20);
+        store.put(id, hash, &bytes).expect("put");
+    }
+    store.flush().expect("flush");
+    let size_of = |ext: &str| -> u64 {
+        std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    };
+    let (blob, sst) = (size_of("blob"), size_of("sst"));
+    assert!(blob >= 8 << 20, "blob files hold the chunks: {blob} bytes");
+    assert!(
+        sst < 1 << 20,
+        "SSTs hold only keys, headers and blob pointers: {sst} bytes"
+    );
+}

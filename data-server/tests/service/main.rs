@@ -375,3 +375,55 @@ async fn restart_keeps_chunks() {
     assert_eq!(s2.server().store().stat().used, 2 * MIB as u64);
     s2.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_and_gets() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 1, &meta.addr).await;
+    let c = pki.connector("client");
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let (c, addr) = (c.clone(), s.addr.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = ChunkId::random();
+            let bytes = pattern(MIB + i as usize, i);
+            assert_eq!(put(&c, &addr, id, &bytes).await, DataResponse::Stored);
+            assert!(get(&c, &addr, id, 0, u64::MAX).await.1 == bytes);
+            bytes.len() as u64
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("task");
+    }
+    let st = s.server().store().stat();
+    assert_eq!((st.chunks, st.used), (16, total));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn quarantined_chunks_are_reported_again_after_a_restart() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = ChunkId::random();
+    {
+        let store = ferrofs_data::ChunkStore::open(dir.path(), None).expect("open");
+        let bytes = pattern(1000, 1);
+        store.put(id, hash(&bytes), &bytes).expect("put");
+        store.corrupt_for_test(id).expect("corrupt");
+        assert!(store.quarantine(id).expect("quarantine"));
+    }
+    let cfg = data_config(&pki, 6, dir.path(), &meta.addr);
+    let mut s = TestServer::start_with(cfg, dir).await;
+    let reported = |r: &MetaRequest| {
+        matches!(r, MetaRequest::Mutate { op: MetaOp::ReportBadReplica { chunk, server }, .. }
+            if *chunk == id && *server == NodeId(6))
+    };
+    wait_until("report of the earlier quarantine", || {
+        meta.count(reported) == 1
+    })
+    .await;
+    s.stop().await;
+}

@@ -31,8 +31,9 @@ pub fn commit(
     }
     for c in chunks {
         if c.chunk.len > MAX_CHUNK_BYTES {
-            return Err(FsError::Invalid(format!("chunk {} is {} bytes", c.chunk.id, c.chunk.len))
-                .into());
+            return Err(
+                FsError::Invalid(format!("chunk {} is {} bytes", c.chunk.id, c.chunk.len)).into(),
+            );
         }
         if c.servers.is_empty() {
             return Err(FsError::Invalid(format!("chunk {} has no location", c.chunk.id)).into());
@@ -104,7 +105,10 @@ fn retain(tx: &mut Tx<'_>, chunk: ChunkId, servers: &[NodeId]) -> Result<(), Sto
 fn add_servers(tx: &mut Tx<'_>, chunk: ChunkId, servers: &[NodeId]) -> Result<(), StoreError> {
     let key = keys::location(chunk);
     let old: Option<Location> = tx.read(Table::Locations, &key)?;
-    let mut new = old.clone().unwrap_or(Location { refs: 1, servers: Vec::new() });
+    let mut new = old.clone().unwrap_or(Location {
+        refs: 1,
+        servers: Vec::new(),
+    });
     merge_servers(&mut new.servers, servers);
     store_location(tx, chunk, old.as_ref(), Some(&new))
 }
@@ -116,10 +120,15 @@ pub fn release(tx: &mut Tx<'_>, chunk: ChunkId) -> Result<(), StoreError> {
         return Ok(());
     };
     if old.refs > 1 {
-        let new = Location { refs: old.refs - 1, servers: old.servers.clone() };
+        let new = Location {
+            refs: old.refs - 1,
+            servers: old.servers.clone(),
+        };
         return store_location(tx, chunk, Some(&old), Some(&new));
     }
-    let garbage = Garbage { servers: old.servers.clone() };
+    let garbage = Garbage {
+        servers: old.servers.clone(),
+    };
     tx.write(Table::Sys, keys::garbage(chunk), &garbage)?;
     store_location(tx, chunk, Some(&old), None)
 }

@@ -46,7 +46,9 @@ pub fn create(
             return Err(FsError::Exists.into());
         }
         return match existing.kind {
-            FileKind::File => Ok(MetaResponse::Attr(tx.must_inode(existing.ino)?.attr(existing.ino))),
+            FileKind::File => Ok(MetaResponse::Attr(
+                tx.must_inode(existing.ino)?.attr(existing.ino),
+            )),
             FileKind::Dir => Err(FsError::IsDir.into()),
             _ => Err(FsError::Exists.into()),
         };
@@ -57,14 +59,26 @@ pub fn create(
 }
 
 /// `Mkdir`: a directory with nlink 2; the parent gains a link ("..").
-pub fn mkdir(tx: &mut Tx<'_>, parent: InodeId, name: &[u8], owner: Owner) -> OpResult<MetaResponse> {
+pub fn mkdir(
+    tx: &mut Tx<'_>,
+    parent: InodeId,
+    name: &[u8],
+    owner: Owner,
+) -> OpResult<MetaResponse> {
     check_name(name)?;
     let mut dir = tx.dir(parent)?;
     if tx.entry(parent, name)?.is_some() {
         return Err(FsError::Exists.into());
     }
     dir.nlink = dir.nlink.checked_add(1).ok_or_else(too_many_links)?;
-    let inode = Inode::new(FileKind::Dir, owner.mode, owner.uid, owner.gid, parent, tx.now);
+    let inode = Inode::new(
+        FileKind::Dir,
+        owner.mode,
+        owner.uid,
+        owner.gid,
+        parent,
+        tx.now,
+    );
     let ino = add_entry(tx, parent, &mut dir, name, &inode)?;
     Ok(MetaResponse::Attr(inode.attr(ino)))
 }
@@ -110,7 +124,14 @@ pub fn link(
     inode.nlink = inode.nlink.checked_add(1).ok_or_else(too_many_links)?;
     inode.ctime = tx.now;
     tx.put_inode(ino, &inode)?;
-    tx.put_entry(new_parent, new_name, &Dentry { ino, kind: inode.kind })?;
+    tx.put_entry(
+        new_parent,
+        new_name,
+        &Dentry {
+            ino,
+            kind: inode.kind,
+        },
+    )?;
     tx.touch_dir(new_parent, &mut dir)?;
     Ok(MetaResponse::Attr(inode.attr(ino)))
 }
@@ -125,7 +146,14 @@ fn add_entry(
 ) -> OpResult<InodeId> {
     let ino = tx.alloc_ino()?;
     tx.create_inode(ino, inode)?;
-    tx.put_entry(parent, name, &Dentry { ino, kind: inode.kind })?;
+    tx.put_entry(
+        parent,
+        name,
+        &Dentry {
+            ino,
+            kind: inode.kind,
+        },
+    )?;
     tx.touch_dir(parent, dir)?;
     Ok(ino)
 }

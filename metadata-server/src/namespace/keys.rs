@@ -54,7 +54,10 @@ pub fn garbage(chunk: ChunkId) -> Vec<u8> {
 }
 
 fn corrupt(table: Table, what: &str, key: &[u8]) -> StoreError {
-    StoreError::Corrupt { table, reason: format!("bad {what} key of {} bytes", key.len()) }
+    StoreError::Corrupt {
+        table,
+        reason: format!("bad {what} key of {} bytes", key.len()),
+    }
 }
 
 /// The name part of a dentry or xattr key.
@@ -72,12 +75,16 @@ pub fn chunk_index_of(key: &[u8]) -> Result<u64, StoreError> {
 }
 
 pub fn chunk_id_of(table: Table, key: &[u8]) -> Result<ChunkId, StoreError> {
-    let bytes: [u8; 16] = key.try_into().map_err(|_| corrupt(table, "chunk id", key))?;
+    let bytes: [u8; 16] = key
+        .try_into()
+        .map_err(|_| corrupt(table, "chunk id", key))?;
     Ok(ChunkId::from_be_bytes(bytes))
 }
 
 pub fn garbage_id_of(key: &[u8]) -> Result<ChunkId, StoreError> {
-    let rest = key.strip_prefix(SYS_GC_PREFIX).ok_or_else(|| corrupt(Table::Sys, "gc", key))?;
+    let rest = key
+        .strip_prefix(SYS_GC_PREFIX)
+        .ok_or_else(|| corrupt(Table::Sys, "gc", key))?;
     chunk_id_of(Table::Sys, rest)
 }
 
@@ -96,9 +103,15 @@ mod tests {
     #[test]
     fn keys_round_trip() {
         assert_eq!(chunk_index_of(&chunk(InodeId(9), 77)).expect("index"), 77);
-        assert_eq!(name_of(Table::Dentries, &dentry(InodeId(9), b"foo")).expect("name"), b"foo");
+        assert_eq!(
+            name_of(Table::Dentries, &dentry(InodeId(9), b"foo")).expect("name"),
+            b"foo"
+        );
         let id = ChunkId(0xdead_beef_u128 << 64);
-        assert_eq!(chunk_id_of(Table::Locations, &location(id)).expect("id"), id);
+        assert_eq!(
+            chunk_id_of(Table::Locations, &location(id)).expect("id"),
+            id
+        );
         assert_eq!(garbage_id_of(&garbage(id)).expect("gc id"), id);
     }
 

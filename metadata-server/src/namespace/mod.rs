@@ -12,6 +12,15 @@
 //! - `Servers`: NodeId (BE u64) -> `DataServerInfo`.
 //! - `Sys`: `next_ino`, `counters`, `layout`, and the garbage list `gc/` + ChunkId ->
 //!   servers that may still hold a chunk no file references.
+//!
+//! Known limits, left to other layers:
+//! - Truncating to the middle of a chunk keeps that chunk with its `len` unchanged (readers
+//!   ignore bytes past the file size). Growing the file again later (SetAttr, or a commit
+//!   of a later chunk with a larger `min_size`) would expose the old tail: whoever truncates
+//!   to a size that is not a multiple of the chunk size should rewrite the cut chunk.
+//! - Unlink destroys an inode at nlink 0 at once; keeping an unlinked-but-open file
+//!   readable is the FUSE layer's job (e.g. a hidden rename until the last release).
+//! - Retried mutations are deduplicated by the state machine (RequestId), not here.
 
 mod attrs;
 mod chunks;
@@ -33,7 +42,7 @@ mod xattr;
 mod tests;
 
 pub use query::MAX_GET_CHUNKS;
-pub use store::{successor, KvRead, MemStore, Overlay, StoreError, Table, Write};
+pub use store::{successor, KvPair, KvRead, MemStore, Overlay, StoreError, Table, Write};
 
 use create::Owner;
 use ferrofs_proto::attr::Timestamp;
@@ -68,31 +77,79 @@ pub fn apply(
 
 fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
     match op {
-        MetaOp::Create { parent, name, kind, mode, uid, gid, exclusive } => {
-            let owner = Owner { mode: *mode, uid: *uid, gid: *gid };
+        MetaOp::Create {
+            parent,
+            name,
+            kind,
+            mode,
+            uid,
+            gid,
+            exclusive,
+        } => {
+            let owner = Owner {
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            };
             create::create(tx, *parent, name, *kind, owner, *exclusive)
         }
-        MetaOp::Mkdir { parent, name, mode, uid, gid } => {
-            create::mkdir(tx, *parent, name, Owner { mode: *mode, uid: *uid, gid: *gid })
-        }
-        MetaOp::Symlink { parent, name, target, uid, gid } => {
-            create::symlink(tx, *parent, name, target, *uid, *gid)
-        }
-        MetaOp::Link { ino, new_parent, new_name } => create::link(tx, *ino, *new_parent, new_name),
+        MetaOp::Mkdir {
+            parent,
+            name,
+            mode,
+            uid,
+            gid,
+        } => create::mkdir(
+            tx,
+            *parent,
+            name,
+            Owner {
+                mode: *mode,
+                uid: *uid,
+                gid: *gid,
+            },
+        ),
+        MetaOp::Symlink {
+            parent,
+            name,
+            target,
+            uid,
+            gid,
+        } => create::symlink(tx, *parent, name, target, *uid, *gid),
+        MetaOp::Link {
+            ino,
+            new_parent,
+            new_name,
+        } => create::link(tx, *ino, *new_parent, new_name),
         MetaOp::Unlink { parent, name } => remove::unlink(tx, *parent, name),
         MetaOp::Rmdir { parent, name } => remove::rmdir(tx, *parent, name),
-        MetaOp::Rename { parent, name, new_parent, new_name, flags } => {
-            rename::rename(tx, *parent, name, *new_parent, new_name, *flags)
-        }
+        MetaOp::Rename {
+            parent,
+            name,
+            new_parent,
+            new_name,
+            flags,
+        } => rename::rename(tx, *parent, name, *new_parent, new_name, *flags),
         MetaOp::SetAttr { ino, attr } => attrs::set_attr(tx, *ino, attr),
-        MetaOp::SetXattr { ino, name, value, mode } => xattr::set(tx, *ino, name, value, *mode),
+        MetaOp::SetXattr {
+            ino,
+            name,
+            value,
+            mode,
+        } => xattr::set(tx, *ino, name, value, *mode),
         MetaOp::RemoveXattr { ino, name } => xattr::remove(tx, *ino, name),
-        MetaOp::CommitChunks { ino, chunks, min_size, mtime } => {
-            chunks::commit(tx, *ino, chunks, *min_size, *mtime)
-        }
-        MetaOp::RegisterDataServer { node, addr, zone, capacity } => {
-            servers::register(tx, *node, addr, zone, *capacity)
-        }
+        MetaOp::CommitChunks {
+            ino,
+            chunks,
+            min_size,
+            mtime,
+        } => chunks::commit(tx, *ino, chunks, *min_size, *mtime),
+        MetaOp::RegisterDataServer {
+            node,
+            addr,
+            zone,
+            capacity,
+        } => servers::register(tx, *node, addr, zone, *capacity),
         MetaOp::ReportBadReplica { chunk, server } => replicas::remove_replica(tx, *chunk, *server),
     }
 }
@@ -158,7 +215,9 @@ pub fn configure(
     settings: &ClusterSettings,
 ) -> Result<Result<(), FsError>, StoreError> {
     let (chunk_size, replication) = (settings.chunk_size.as_u64(), settings.replication);
-    run(store, Timestamp::default(), |tx| replicas::configure(tx, chunk_size, replication))
+    run(store, Timestamp::default(), |tx| {
+        replicas::configure(tx, chunk_size, replication)
+    })
 }
 
 /// A verified copy of `chunk` now lives on `server`. `Ok(Ok(false))` if no file references
@@ -168,7 +227,9 @@ pub fn add_replica(
     chunk: ChunkId,
     server: NodeId,
 ) -> Result<Result<bool, FsError>, StoreError> {
-    run(store, Timestamp::default(), |tx| replicas::add_replica(tx, chunk, server))
+    run(store, Timestamp::default(), |tx| {
+        replicas::add_replica(tx, chunk, server)
+    })
 }
 
 /// `server` no longer holds `chunk` (a surplus copy was deleted, or the copy is bad).
@@ -177,7 +238,9 @@ pub fn remove_replica(
     chunk: ChunkId,
     server: NodeId,
 ) -> Result<Result<(), FsError>, StoreError> {
-    run(store, Timestamp::default(), |tx| replicas::remove_replica(tx, chunk, server).map(drop))
+    run(store, Timestamp::default(), |tx| {
+        replicas::remove_replica(tx, chunk, server).map(drop)
+    })
 }
 
 /// Up to `limit` chunks no file references, after `after`, with the servers that may hold
@@ -196,7 +259,9 @@ pub fn garbage_deleted(
     chunk: ChunkId,
     server: NodeId,
 ) -> Result<Result<(), FsError>, StoreError> {
-    run(store, Timestamp::default(), |tx| replicas::garbage_deleted(tx, chunk, server))
+    run(store, Timestamp::default(), |tx| {
+        replicas::garbage_deleted(tx, chunk, server)
+    })
 }
 
 /// Up to `limit` live chunks after `after`, in id order, with their verified locations.
@@ -216,7 +281,9 @@ pub fn update_data_server(
     state: Option<ServerState>,
     weight: Option<u32>,
 ) -> Result<Result<DataServerInfo, FsError>, StoreError> {
-    run(store, Timestamp::default(), |tx| servers::update(tx, node, state, weight))
+    run(store, Timestamp::default(), |tx| {
+        servers::update(tx, node, state, weight)
+    })
 }
 
 /// Run one operation in a nested overlay: its writes reach `store` only if it succeeds.

@@ -12,10 +12,14 @@ pub fn check_name(name: &[u8]) -> Result<(), FsError> {
         return Err(FsError::Invalid("empty name".to_string()));
     }
     if name == b"." || name == b".." {
-        return Err(FsError::Invalid("\".\" and \"..\" are not entry names".to_string()));
+        return Err(FsError::Invalid(
+            "\".\" and \"..\" are not entry names".to_string(),
+        ));
     }
     if name.iter().any(|&b| b == b'/' || b == 0) {
-        return Err(FsError::Invalid("a name may not contain '/' or NUL".to_string()));
+        return Err(FsError::Invalid(
+            "a name may not contain '/' or NUL".to_string(),
+        ));
     }
     Ok(())
 }
@@ -29,7 +33,9 @@ pub fn check_target(target: &[u8]) -> Result<(), FsError> {
         return Err(FsError::NameTooLong);
     }
     if target.contains(&0) {
-        return Err(FsError::Invalid("a symlink target may not contain NUL".to_string()));
+        return Err(FsError::Invalid(
+            "a symlink target may not contain NUL".to_string(),
+        ));
     }
     Ok(())
 }
@@ -43,7 +49,9 @@ pub fn check_xattr_name(name: &[u8]) -> Result<(), FsError> {
         return Err(FsError::Invalid("empty xattr name".to_string()));
     }
     if name.contains(&0) {
-        return Err(FsError::Invalid("an xattr name may not contain NUL".to_string()));
+        return Err(FsError::Invalid(
+            "an xattr name may not contain NUL".to_string(),
+        ));
     }
     Ok(())
 }
@@ -68,7 +76,10 @@ mod tests {
         assert!(check_name(&[b'x'; 255]).is_ok());
         assert_eq!(check_name(&[b'x'; 256]), Err(FsError::NameTooLong));
         for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b"] {
-            assert!(matches!(check_name(bad), Err(FsError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(check_name(bad), Err(FsError::Invalid(_))),
+                "{bad:?}"
+            );
         }
         assert!(check_name(b"...").is_ok());
     }

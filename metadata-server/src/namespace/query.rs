@@ -28,7 +28,9 @@ pub fn query(
     match req {
         MetaRequest::Lookup { parent, name } => lookup(store, *parent, name),
         MetaRequest::GetAttr { ino } => Ok(MetaResponse::Attr(store.must_inode(*ino)?.attr(*ino))),
-        MetaRequest::ReadDir { ino, after, limit } => read_dir(store, *ino, after.as_deref(), *limit),
+        MetaRequest::ReadDir { ino, after, limit } => {
+            read_dir(store, *ino, after.as_deref(), *limit)
+        }
         MetaRequest::ReadLink { ino } => {
             let inode = store.must_inode(*ino)?;
             if inode.kind != FileKind::Symlink {
@@ -38,20 +40,31 @@ pub fn query(
         }
         MetaRequest::GetXattr { ino, name } => xattr::get(store, *ino, name),
         MetaRequest::ListXattr { ino } => xattr::list(store, *ino),
-        MetaRequest::GetChunks { ino, first_index, count } => {
-            get_chunks(store, *ino, *first_index, *count)
-        }
+        MetaRequest::GetChunks {
+            ino,
+            first_index,
+            count,
+        } => get_chunks(store, *ino, *first_index, *count),
         MetaRequest::StatFs => stat_fs(store),
         MetaRequest::ClusterMap => cluster_map(store, settings),
         _ => Err(FsError::Unsupported.into()),
     }
 }
 
+/// `.` and `..` resolve through the directory itself and its parent pointer (the root's
+/// `..` is the root), so path walks need no special case.
 fn lookup(store: &dyn KvRead, parent: InodeId, name: &[u8]) -> OpResult<MetaResponse> {
+    if name == b"." || name == b".." {
+        let dir = store.dir(parent)?;
+        let ino = if name == b"." { parent } else { dir.parent };
+        return Ok(MetaResponse::Attr(store.linked_inode(ino)?.attr(ino)));
+    }
     check_name(name)?;
     store.dir(parent)?;
     let entry = store.entry(parent, name)?.ok_or(FsError::NotFound)?;
-    Ok(MetaResponse::Attr(store.linked_inode(entry.ino)?.attr(entry.ino)))
+    Ok(MetaResponse::Attr(
+        store.linked_inode(entry.ino)?.attr(entry.ino),
+    ))
 }
 
 /// Entries after `after` in name order, at most `limit` (0 or more than the maximum means
@@ -63,7 +76,11 @@ fn read_dir(
     limit: u32,
 ) -> OpResult<MetaResponse> {
     store.dir(ino)?;
-    let limit = if limit == 0 { MAX_READDIR_ENTRIES } else { limit.min(MAX_READDIR_ENTRIES) };
+    let limit = if limit == 0 {
+        MAX_READDIR_ENTRIES
+    } else {
+        limit.min(MAX_READDIR_ENTRIES)
+    };
     let limit = limit as usize;
     let prefix = keys::ino_prefix(ino);
     let start = match after {
@@ -76,7 +93,10 @@ fn read_dir(
     for (key, value) in page.into_iter().take(limit) {
         let d: Dentry = records::decode(Table::Dentries, &value)?;
         let name = keys::name_of(Table::Dentries, &key)?.to_vec();
-        entries.push(DirEntryPlus { name, attr: store.linked_inode(d.ino)?.attr(d.ino) });
+        entries.push(DirEntryPlus {
+            name,
+            attr: store.linked_inode(d.ino)?.attr(d.ino),
+        });
     }
     Ok(MetaResponse::Entries { entries, done })
 }
@@ -97,9 +117,16 @@ fn get_chunks(store: &dyn KvRead, ino: InodeId, first: u64, count: u64) -> OpRes
     let mut out = Vec::new();
     for (index, chunk) in chunks::list(store, ino, first, count)? {
         let loc: Option<Location> = store.record(Table::Locations, &keys::location(chunk.id))?;
-        out.push(ChunkLocation { index, chunk, servers: loc.map(|l| l.servers).unwrap_or_default() });
+        out.push(ChunkLocation {
+            index,
+            chunk,
+            servers: loc.map(|l| l.servers).unwrap_or_default(),
+        });
     }
-    Ok(MetaResponse::Chunks { chunks: out, size: inode.size })
+    Ok(MetaResponse::Chunks {
+        chunks: out,
+        size: inode.size,
+    })
 }
 
 fn stat_fs(store: &dyn KvRead) -> OpResult<MetaResponse> {
@@ -111,7 +138,11 @@ fn stat_fs(store: &dyn KvRead) -> OpResult<MetaResponse> {
         }
     }
     let c = load_counters(store)?;
-    Ok(MetaResponse::StatFs(StatFs { capacity, used, files: c.files.saturating_add(c.dirs) }))
+    Ok(MetaResponse::StatFs(StatFs {
+        capacity,
+        used,
+        files: c.files.saturating_add(c.dirs),
+    }))
 }
 
 fn cluster_map(store: &dyn KvRead, settings: &ClusterSettings) -> OpResult<MetaResponse> {

@@ -20,8 +20,9 @@ pub fn encode<T: Serialize>(table: Table, value: &T) -> Result<Vec<u8>, StoreErr
 
 pub fn decode<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { table, reason };
-    let (version, body) =
-        bytes.split_first().ok_or_else(|| corrupt("empty record".to_string()))?;
+    let (version, body) = bytes
+        .split_first()
+        .ok_or_else(|| corrupt("empty record".to_string()))?;
     if *version != FORMAT_V1 {
         return Err(corrupt(format!("unknown format version {version}")));
     }
@@ -55,7 +56,14 @@ pub struct Inode {
 }
 
 impl Inode {
-    pub fn new(kind: FileKind, mode: u32, uid: u32, gid: u32, parent: InodeId, now: Timestamp) -> Self {
+    pub fn new(
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        parent: InodeId,
+        now: Timestamp,
+    ) -> Self {
         Inode {
             kind,
             mode: mode & 0o7777,
@@ -140,7 +148,10 @@ pub struct Layout {
 impl Default for Layout {
     fn default() -> Self {
         let s = ferrofs_proto::config::ClusterSettings::default();
-        Layout { chunk_size: s.chunk_size.as_u64(), replication: s.replication }
+        Layout {
+            chunk_size: s.chunk_size.as_u64(),
+            replication: s.replication,
+        }
     }
 }
 
@@ -159,15 +170,30 @@ mod tests {
 
     #[test]
     fn bad_records_are_corrupt() {
-        let ok = encode(Table::Dentries, &Dentry { ino: InodeId(3), kind: FileKind::Dir })
-            .expect("encode");
+        let ok = encode(
+            Table::Dentries,
+            &Dentry {
+                ino: InodeId(3),
+                kind: FileKind::Dir,
+            },
+        )
+        .expect("encode");
         let mut wrong_version = ok.clone();
         wrong_version[0] = 9;
         let mut trailing = ok.clone();
         trailing.push(0);
         for bad in [vec![], wrong_version, trailing, vec![FORMAT_V1, 0xff, 0xff]] {
             let err = decode::<Dentry>(Table::Dentries, &bad).expect_err("must fail");
-            assert!(matches!(err, StoreError::Corrupt { table: Table::Dentries, .. }), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Corrupt {
+                        table: Table::Dentries,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
         }
     }
 }

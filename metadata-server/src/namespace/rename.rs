@@ -23,7 +23,11 @@ struct Parents {
 impl Parents {
     fn load(tx: &Tx<'_>, parent: InodeId, new_parent: InodeId) -> OpResult<Parents> {
         let src = (parent, tx.dir(parent)?);
-        let dst = if new_parent == parent { None } else { Some((new_parent, tx.dir(new_parent)?)) };
+        let dst = if new_parent == parent {
+            None
+        } else {
+            Some((new_parent, tx.dir(new_parent)?))
+        };
         Ok(Parents { src, dst })
     }
 
@@ -36,7 +40,9 @@ impl Parents {
 
     /// A directory moves from one parent to the other: its ".." link moves with it.
     fn move_dir_link(&mut self, towards_dst: bool) {
-        let Some((_, dst)) = &mut self.dst else { return };
+        let Some((_, dst)) = &mut self.dst else {
+            return;
+        };
         let src = &mut self.src.1;
         let (from, to) = if towards_dst { (src, dst) } else { (dst, src) };
         from.nlink = from.nlink.saturating_sub(1);
@@ -70,7 +76,12 @@ pub fn rename(
     let dst = tx.entry(new_parent, new_name)?;
     if flags.exchange {
         let dst = dst.ok_or(FsError::NotFound)?;
-        return exchange(tx, parents, (parent, name, src), (new_parent, new_name, dst));
+        return exchange(
+            tx,
+            parents,
+            (parent, name, src),
+            (new_parent, new_name, dst),
+        );
     }
     if let Some(d) = &dst {
         if flags.noreplace {
@@ -156,9 +167,7 @@ fn check_not_ancestor(tx: &Tx<'_>, moving: InodeId, dest: InodeId) -> OpResult<(
     let mut at = dest;
     for _ in 0..MAX_DEPTH {
         if at == moving {
-            return Err(
-                FsError::Invalid("cannot move a directory into itself".to_string()).into()
-            );
+            return Err(FsError::Invalid("cannot move a directory into itself".to_string()).into());
         }
         if at == InodeId::ROOT {
             return Ok(());

@@ -52,7 +52,9 @@ pub fn add_replica(tx: &mut Tx<'_>, chunk: ChunkId, server: NodeId) -> OpResult<
 /// left to clean.
 pub fn garbage_deleted(tx: &mut Tx<'_>, chunk: ChunkId, server: NodeId) -> OpResult<()> {
     let key = keys::garbage(chunk);
-    let Some(mut g) = tx.read::<Garbage>(Table::Sys, &key)? else { return Ok(()) };
+    let Some(mut g) = tx.read::<Garbage>(Table::Sys, &key)? else {
+        return Ok(());
+    };
     g.servers.retain(|s| *s != server);
     if g.servers.is_empty() {
         tx.kv.delete(Table::Sys, key);
@@ -119,7 +121,10 @@ pub fn configure(tx: &mut Tx<'_>, chunk_size: u64, replication: u32) -> OpResult
             return Ok(());
         }
     }
-    let layout = Layout { chunk_size, replication };
+    let layout = Layout {
+        chunk_size,
+        replication,
+    };
     tx.write(Table::Sys, keys::SYS_LAYOUT.to_vec(), &layout)?;
     if tx.layout.replication != replication {
         let under = count_under_replicated(&tx.kv, replication)?;

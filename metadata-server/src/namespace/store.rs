@@ -60,6 +60,9 @@ pub enum StoreError {
     Corrupt { table: Table, reason: String },
 }
 
+/// One key and its value.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 /// Read access to a consistent view of the tables.
 pub trait KvRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -70,7 +73,7 @@ pub trait KvRead {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Vec<KvPair>, StoreError>;
 }
 
 /// One write: `None` deletes the key.
@@ -86,7 +89,10 @@ pub struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     pub fn new(base: &'a dyn KvRead) -> Self {
-        Overlay { base, writes: BTreeMap::new() }
+        Overlay {
+            base,
+            writes: BTreeMap::new(),
+        }
     }
 
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
@@ -115,7 +121,10 @@ impl<'a> Overlay<'a> {
 
     /// In a deterministic order (table, then key). None = delete.
     pub fn into_writes(self) -> Vec<Write> {
-        self.writes.into_iter().map(|((t, k), v)| (t, k, v)).collect()
+        self.writes
+            .into_iter()
+            .map(|((t, k), v)| (t, k, v))
+            .collect()
     }
 }
 
@@ -133,13 +142,17 @@ impl KvRead for Overlay<'_> {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KvPair>, StoreError> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
         // Keys with `prefix` are contiguous from `prefix` on, so start at the larger bound.
-        let from = if start > prefix { start.to_vec() } else { prefix.to_vec() };
+        let from = if start > prefix {
+            start.to_vec()
+        } else {
+            prefix.to_vec()
+        };
         let mut mine = self
             .writes
             .range((Bound::Included((table, from.clone())), Bound::Unbounded))
@@ -162,10 +175,9 @@ impl KvRead for Overlay<'_> {
                 }
             };
             if take_mine {
-                if let Some(((_, k), v)) = mine.next() {
-                    if let Some(v) = v {
-                        out.push((k.clone(), v.clone()));
-                    }
+                // A buffered delete hides the key and yields nothing.
+                if let Some(((_, k), Some(v))) = mine.next() {
+                    out.push((k.clone(), v.clone()));
                 }
             } else if let Some(pair) = base.take() {
                 out.push(pair);
@@ -182,8 +194,8 @@ struct BasePages<'b> {
     table: Table,
     prefix: &'b [u8],
     next_start: Option<Vec<u8>>,
-    page: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
-    head: Option<(Vec<u8>, Vec<u8>)>,
+    page: std::vec::IntoIter<KvPair>,
+    head: Option<KvPair>,
     page_size: usize,
 }
 
@@ -206,12 +218,14 @@ impl<'b> BasePages<'b> {
         }
     }
 
-    fn peek(&mut self) -> Result<Option<&(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn peek(&mut self) -> Result<Option<&KvPair>, StoreError> {
         if self.head.is_none() {
             self.head = self.page.next();
             if self.head.is_none() {
                 if let Some(start) = self.next_start.take() {
-                    let page = self.base.scan(self.table, self.prefix, &start, self.page_size)?;
+                    let page = self
+                        .base
+                        .scan(self.table, self.prefix, &start, self.page_size)?;
                     if page.len() == self.page_size {
                         if let Some((last, _)) = page.last() {
                             self.next_start = Some(successor(last));
@@ -225,7 +239,7 @@ impl<'b> BasePages<'b> {
         Ok(self.head.as_ref())
     }
 
-    fn take(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn take(&mut self) -> Option<KvPair> {
         self.head.take()
     }
 
@@ -269,7 +283,7 @@ impl MemStore {
     }
 
     /// All keys and values of a table, in order.
-    pub fn dump(&self, table: Table) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub fn dump(&self, table: Table) -> Vec<KvPair> {
         self.tables
             .get(&table)
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -288,9 +302,15 @@ impl KvRead for MemStore {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let Some(t) = self.tables.get(&table) else { return Ok(Vec::new()) };
-        let from = if start > prefix { start.to_vec() } else { prefix.to_vec() };
+    ) -> Result<Vec<KvPair>, StoreError> {
+        let Some(t) = self.tables.get(&table) else {
+            return Ok(Vec::new());
+        };
+        let from = if start > prefix {
+            start.to_vec()
+        } else {
+            prefix.to_vec()
+        };
         Ok(t.range(from..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .take(limit)
@@ -306,12 +326,14 @@ mod tests {
     fn base_with(keys: &[&[u8]]) -> MemStore {
         let mut m = MemStore::default();
         m.apply_writes(
-            keys.iter().map(|k| (Table::Inodes, k.to_vec(), Some(k.to_vec()))).collect(),
+            keys.iter()
+                .map(|k| (Table::Inodes, k.to_vec(), Some(k.to_vec())))
+                .collect(),
         );
         m
     }
 
-    fn keys(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<Vec<u8>> {
+    fn keys(pairs: Vec<KvPair>) -> Vec<Vec<u8>> {
         pairs.into_iter().map(|(k, _)| k).collect()
     }
 
@@ -326,14 +348,26 @@ mod tests {
     #[test]
     fn memstore_scan_respects_prefix_start_and_limit() {
         let m = base_with(&[b"a1", b"a2", b"a3", b"b1"]);
-        assert_eq!(keys(m.scan(Table::Inodes, b"a", b"", 10).expect("scan")).len(), 3);
+        assert_eq!(
+            keys(m.scan(Table::Inodes, b"a", b"", 10).expect("scan")).len(),
+            3
+        );
         assert_eq!(
             keys(m.scan(Table::Inodes, b"a", b"a2", 10).expect("scan")),
             vec![b"a2".to_vec(), b"a3".to_vec()]
         );
-        assert_eq!(keys(m.scan(Table::Inodes, b"a", b"", 2).expect("scan")).len(), 2);
-        assert!(m.scan(Table::Dentries, b"", b"", 10).expect("scan").is_empty());
-        assert!(m.scan(Table::Inodes, b"a", b"z", 10).expect("scan").is_empty());
+        assert_eq!(
+            keys(m.scan(Table::Inodes, b"a", b"", 2).expect("scan")).len(),
+            2
+        );
+        assert!(m
+            .scan(Table::Dentries, b"", b"", 10)
+            .expect("scan")
+            .is_empty());
+        assert!(m
+            .scan(Table::Inodes, b"a", b"z", 10)
+            .expect("scan")
+            .is_empty());
     }
 
     #[test]
@@ -344,15 +378,27 @@ mod tests {
         o.delete(Table::Inodes, b"a1".to_vec());
         o.put(Table::Inodes, b"a2".to_vec(), b"new".to_vec());
         assert_eq!(o.get(Table::Inodes, b"a1").expect("get"), None);
-        assert_eq!(o.get(Table::Inodes, b"a2").expect("get"), Some(b"new".to_vec()));
-        assert_eq!(o.get(Table::Inodes, b"a3").expect("get"), Some(b"x".to_vec()));
+        assert_eq!(
+            o.get(Table::Inodes, b"a2").expect("get"),
+            Some(b"new".to_vec())
+        );
+        assert_eq!(
+            o.get(Table::Inodes, b"a3").expect("get"),
+            Some(b"x".to_vec())
+        );
         let all = o.scan(Table::Inodes, b"a", b"", 10).expect("scan");
         assert_eq!(
             all,
-            vec![(b"a2".to_vec(), b"new".to_vec()), (b"a3".to_vec(), b"x".to_vec())]
+            vec![
+                (b"a2".to_vec(), b"new".to_vec()),
+                (b"a3".to_vec(), b"x".to_vec())
+            ]
         );
         // The base is untouched until the writes are applied.
-        assert_eq!(m.get(Table::Inodes, b"a1").expect("get"), Some(b"a1".to_vec()));
+        assert_eq!(
+            m.get(Table::Inodes, b"a1").expect("get"),
+            Some(b"a1".to_vec())
+        );
     }
 
     #[test]
@@ -366,7 +412,10 @@ mod tests {
         }
         let got = keys(o.scan(Table::Inodes, b"k", b"", 30).expect("scan"));
         assert_eq!(got, names[60..90].to_vec());
-        let rest = keys(o.scan(Table::Inodes, b"k", &successor(&names[89]), 30).expect("scan"));
+        let rest = keys(
+            o.scan(Table::Inodes, b"k", &successor(&names[89]), 30)
+                .expect("scan"),
+        );
         assert_eq!(rest, names[90..].to_vec());
     }
 
@@ -379,7 +428,10 @@ mod tests {
             let mut inner = Overlay::new(&outer);
             inner.put(Table::Sys, b"y".to_vec(), b"2".to_vec());
             inner.delete(Table::Inodes, b"a1".to_vec());
-            assert_eq!(inner.get(Table::Sys, b"z").expect("get"), Some(b"1".to_vec()));
+            assert_eq!(
+                inner.get(Table::Sys, b"z").expect("get"),
+                Some(b"1".to_vec())
+            );
             inner.into_writes()
         };
         outer.extend(writes);

@@ -45,7 +45,13 @@ impl<'s> Tx<'s> {
     pub fn begin(base: &'s dyn KvRead, now: Timestamp) -> Result<Self, StoreError> {
         let counters = load_counters(base)?;
         let layout = load_layout(base)?;
-        Ok(Tx { kv: Overlay::new(base), now, layout, counters, counters_at_start: counters })
+        Ok(Tx {
+            kv: Overlay::new(base),
+            now,
+            layout,
+            counters,
+            counters_at_start: counters,
+        })
     }
 
     /// The writes of a successful operation, counters included.
@@ -109,7 +115,9 @@ impl<'s> Tx<'s> {
 
     /// A fresh inode number (never reused).
     pub fn alloc_ino(&mut self) -> Result<InodeId, StoreError> {
-        let next: u64 = self.read(Table::Sys, keys::SYS_NEXT_INO)?.unwrap_or(FIRST_INO);
+        let next: u64 = self
+            .read(Table::Sys, keys::SYS_NEXT_INO)?
+            .unwrap_or(FIRST_INO);
         let following = next.checked_add(1).ok_or_else(|| StoreError::Corrupt {
             table: Table::Sys,
             reason: "inode numbers exhausted".to_string(),
@@ -136,7 +144,10 @@ impl<'s> Tx<'s> {
     pub fn set_size(&mut self, inode: &mut Inode, size: u64) {
         if inode.kind == FileKind::File {
             let c = &mut self.counters;
-            c.logical_bytes = c.logical_bytes.saturating_sub(inode.size).saturating_add(size);
+            c.logical_bytes = c
+                .logical_bytes
+                .saturating_sub(inode.size)
+                .saturating_add(size);
         }
         inode.size = size;
     }
@@ -147,7 +158,12 @@ impl<'s> Tx<'s> {
         self.kv.entry(parent, name)
     }
 
-    pub fn put_entry(&mut self, parent: InodeId, name: &[u8], d: &Dentry) -> Result<(), StoreError> {
+    pub fn put_entry(
+        &mut self,
+        parent: InodeId,
+        name: &[u8],
+        d: &Dentry,
+    ) -> Result<(), StoreError> {
         self.write(Table::Dentries, keys::dentry(parent, name), d)
     }
 
@@ -168,7 +184,9 @@ impl<'s> Tx<'s> {
 }
 
 pub fn load_counters(store: &dyn KvRead) -> Result<Counters, StoreError> {
-    Ok(store.record(Table::Sys, keys::SYS_COUNTERS)?.unwrap_or_default())
+    Ok(store
+        .record(Table::Sys, keys::SYS_COUNTERS)?
+        .unwrap_or_default())
 }
 
 /// The stored layout, if `configure` ran.

@@ -9,7 +9,11 @@ use ferrofs_proto::ids::InodeId;
 use serde::de::DeserializeOwned;
 
 pub trait View: KvRead {
-    fn record<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> Result<Option<T>, StoreError> {
+    fn record<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         match self.get(table, key)? {
             Some(bytes) => Ok(Some(records::decode(table, &bytes)?)),
             None => Ok(None),

@@ -60,7 +60,6 @@ mod tests {
     use openraft::entry::RaftEntry;
     use openraft::raft::AppendEntriesRequest;
     use openraft::testing::log_id;
-    use openraft::vote::RaftVote;
 
     #[test]
     fn openraft_messages_survive_postcard() {

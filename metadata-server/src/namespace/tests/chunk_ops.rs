@@ -9,7 +9,11 @@ use ferrofs_proto::ids::{ChunkId, InodeId, NodeId};
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse};
 
 fn get_chunks(fs: &Fs, ino: InodeId, first_index: u64, count: u64) -> MetaResponse {
-    fs.query(MetaRequest::GetChunks { ino, first_index, count })
+    fs.query(MetaRequest::GetChunks {
+        ino,
+        first_index,
+        count,
+    })
 }
 
 fn servers_of(fs: &Fs, id: u128) -> Vec<u64> {
@@ -101,14 +105,25 @@ fn commit_errors() {
     assert!(matches!(fs.err(commit(fifo, &[1])), FsError::Invalid(_)));
     let mut huge = chunk_at(0, 1, &[1]);
     huge.chunk.len = ferrofs_proto::limits::MAX_CHUNK_BYTES + 1;
-    let op = MetaOp::CommitChunks { ino: f, chunks: vec![huge], min_size: 0, mtime: Timestamp(1) };
+    let op = MetaOp::CommitChunks {
+        ino: f,
+        chunks: vec![huge],
+        min_size: 0,
+        mtime: Timestamp(1),
+    };
     assert!(matches!(fs.err(op), FsError::Invalid(_)));
-    assert_eq!(get_chunks(&fs, d, 0, 1), MetaResponse::Error(FsError::IsDir));
+    assert_eq!(
+        get_chunks(&fs, d, 0, 1),
+        MetaResponse::Error(FsError::IsDir)
+    );
     assert!(matches!(
         get_chunks(&fs, f, 0, MAX_GET_CHUNKS + 1),
         MetaResponse::Error(FsError::Invalid(_))
     ));
-    assert_eq!(get_chunks(&fs, InodeId(404), 0, 1), MetaResponse::Error(FsError::NotFound));
+    assert_eq!(
+        get_chunks(&fs, InodeId(404), 0, 1),
+        MetaResponse::Error(FsError::NotFound)
+    );
     fs.check();
 }
 
@@ -119,18 +134,28 @@ fn under_replication_follows_locations() {
     fs.commit(f, 0, 1, &[1], 100);
     fs.commit(f, 1, 2, &[1, 2], 200);
     assert_eq!(fs.counts().under_replicated, 1);
-    fs.ok(MetaOp::ReportBadReplica { chunk: ChunkId(2), server: NodeId(2) });
+    fs.ok(MetaOp::ReportBadReplica {
+        chunk: ChunkId(2),
+        server: NodeId(2),
+    });
     assert_eq!(servers_of(&fs, 2), vec![1]);
     assert_eq!(fs.counts().under_replicated, 2);
     // Unknown chunk or server: nothing happens.
-    fs.ok(MetaOp::ReportBadReplica { chunk: ChunkId(999), server: NodeId(1) });
-    fs.ok(MetaOp::ReportBadReplica { chunk: ChunkId(2), server: NodeId(9) });
+    fs.ok(MetaOp::ReportBadReplica {
+        chunk: ChunkId(999),
+        server: NodeId(1),
+    });
+    fs.ok(MetaOp::ReportBadReplica {
+        chunk: ChunkId(2),
+        server: NodeId(9),
+    });
     assert_eq!(fs.counts().under_replicated, 2);
     let live = fs.mutate(|o| add_replica(o, ChunkId(1), NodeId(7)));
     assert_eq!(live, Ok(true));
     assert_eq!(servers_of(&fs, 1), vec![1, 7]);
     assert_eq!(fs.counts().under_replicated, 1);
-    fs.mutate(|o| remove_replica(o, ChunkId(1), NodeId(1))).expect("removed");
+    fs.mutate(|o| remove_replica(o, ChunkId(1), NodeId(1)))
+        .expect("removed");
     assert_eq!(fs.counts().under_replicated, 2);
     fs.check();
     // A higher replication factor recounts.
@@ -159,18 +184,33 @@ fn garbage_lifecycle() {
     let f = fs.create(ROOT, "f");
     fs.commit(f, 0, 1, &[1, 2], 100);
     fs.commit(f, 1, 2, &[3], 200);
-    fs.ok(MetaOp::Unlink { parent: ROOT, name: b"f".to_vec() });
+    fs.ok(MetaOp::Unlink {
+        parent: ROOT,
+        name: b"f".to_vec(),
+    });
     let g = garbage(&fs.store, None, 10).expect("garbage");
     assert_eq!(g.len(), 2);
-    assert_eq!(garbage(&fs.store, Some(ChunkId(1)), 10).expect("garbage").len(), 1, "paged");
+    assert_eq!(
+        garbage(&fs.store, Some(ChunkId(1)), 10)
+            .expect("garbage")
+            .len(),
+        1,
+        "paged"
+    );
     // A copy made after the chunk died is added to the garbage record.
-    assert_eq!(fs.mutate(|o| add_replica(o, ChunkId(2), NodeId(4))), Ok(false));
-    fs.mutate(|o| garbage_deleted(o, ChunkId(1), NodeId(1))).expect("ok");
+    assert_eq!(
+        fs.mutate(|o| add_replica(o, ChunkId(2), NodeId(4))),
+        Ok(false)
+    );
+    fs.mutate(|o| garbage_deleted(o, ChunkId(1), NodeId(1)))
+        .expect("ok");
     assert_eq!(fs.garbage(), vec![1, 2], "server 2 still holds chunk 1");
-    fs.mutate(|o| garbage_deleted(o, ChunkId(1), NodeId(2))).expect("ok");
+    fs.mutate(|o| garbage_deleted(o, ChunkId(1), NodeId(2)))
+        .expect("ok");
     assert_eq!(fs.garbage(), vec![2]);
     for s in [3, 4, 4] {
-        fs.mutate(|o| garbage_deleted(o, ChunkId(2), NodeId(s))).expect("idempotent");
+        fs.mutate(|o| garbage_deleted(o, ChunkId(2), NodeId(s)))
+            .expect("idempotent");
     }
     assert!(fs.garbage().is_empty());
     fs.check();

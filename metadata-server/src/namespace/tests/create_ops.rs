@@ -9,7 +9,10 @@ use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse};
 fn root_exists_and_ensure_root_is_idempotent() {
     let fs = Fs::new();
     let root = fs.attr(ROOT);
-    assert_eq!((root.kind, root.mode, root.uid, root.gid), (FileKind::Dir, 0o755, 0, 0));
+    assert_eq!(
+        (root.kind, root.mode, root.uid, root.gid),
+        (FileKind::Dir, 0o755, 0, 0)
+    );
     assert_eq!(root.nlink, 2);
     let mut overlay = Overlay::new(&fs.store);
     ensure_root(&mut overlay, &ApplyContext { now: Timestamp(99) }).expect("ensure_root");
@@ -31,7 +34,10 @@ fn create_sets_attrs_times_and_links_the_entry() {
         exclusive: true,
     });
     let now = fs.now();
-    assert_eq!((a.kind, a.mode, a.uid, a.gid, a.size, a.nlink), (FileKind::File, 0o640, 5, 6, 0, 1));
+    assert_eq!(
+        (a.kind, a.mode, a.uid, a.gid, a.size, a.nlink),
+        (FileKind::File, 0o640, 5, 6, 0, 1)
+    );
     assert_eq!((a.atime, a.mtime, a.ctime), (now, now, now));
     assert!(a.ino.0 >= 2, "never the root's number");
     assert_eq!(fs.lookup(ROOT, "f").expect("lookup"), a);
@@ -71,11 +77,20 @@ fn create_on_existing_names() {
 fn create_errors() {
     let mut fs = Fs::new();
     let f = fs.create(ROOT, "f");
-    assert_eq!(fs.err(create_op(InodeId(999), "x", true)), FsError::NotFound);
+    assert_eq!(
+        fs.err(create_op(InodeId(999), "x", true)),
+        FsError::NotFound
+    );
     assert_eq!(fs.err(create_op(f, "x", true)), FsError::NotDir);
-    assert_eq!(fs.err(create_op(ROOT, &"n".repeat(256), true)), FsError::NameTooLong);
+    assert_eq!(
+        fs.err(create_op(ROOT, &"n".repeat(256), true)),
+        FsError::NameTooLong
+    );
     for bad in ["", ".", "..", "a/b", "a\0b"] {
-        assert!(matches!(fs.err(create_op(ROOT, bad, true)), FsError::Invalid(_)), "{bad:?}");
+        assert!(
+            matches!(fs.err(create_op(ROOT, bad, true)), FsError::Invalid(_)),
+            "{bad:?}"
+        );
     }
     let dir_kind = MetaOp::Create {
         parent: ROOT,
@@ -87,7 +102,10 @@ fn create_errors() {
         exclusive: true,
     };
     assert!(matches!(fs.err(dir_kind), FsError::Invalid(_)));
-    assert!(fs.create(ROOT, &"n".repeat(255)).0 > 0, "255 bytes is allowed");
+    assert!(
+        fs.create(ROOT, &"n".repeat(255)).0 > 0,
+        "255 bytes is allowed"
+    );
     fs.check();
 }
 
@@ -118,7 +136,13 @@ fn mkdir_links() {
     let e = fs.mkdir(d, "e");
     assert_eq!(fs.attr(d).nlink, 3);
     assert_eq!(fs.attr(e).nlink, 2);
-    let err = fs.err(MetaOp::Mkdir { parent: ROOT, name: b"d".to_vec(), mode: 0, uid: 0, gid: 0 });
+    let err = fs.err(MetaOp::Mkdir {
+        parent: ROOT,
+        name: b"d".to_vec(),
+        mode: 0,
+        uid: 0,
+        gid: 0,
+    });
     assert_eq!(err, FsError::Exists);
     assert_eq!(fs.counts().dirs, 3);
     fs.check();
@@ -135,7 +159,10 @@ fn symlink_and_readlink() {
         gid: 4,
     };
     let a = fs.ok_attr(op(b"../some/where"));
-    assert_eq!((a.kind, a.size, a.mode, a.uid), (FileKind::Symlink, 13, 0o777, 3));
+    assert_eq!(
+        (a.kind, a.size, a.mode, a.uid),
+        (FileKind::Symlink, 13, 0o777, 3)
+    );
     assert_eq!(
         fs.query(MetaRequest::ReadLink { ino: a.ino }),
         MetaResponse::Target(b"../some/where".to_vec())
@@ -146,7 +173,10 @@ fn symlink_and_readlink() {
         fs.query(MetaRequest::ReadLink { ino: f }),
         MetaResponse::Error(FsError::Invalid(_))
     ));
-    fs.ok(MetaOp::Unlink { parent: ROOT, name: b"l".to_vec() });
+    fs.ok(MetaOp::Unlink {
+        parent: ROOT,
+        name: b"l".to_vec(),
+    });
     assert_eq!(fs.err(op(b"")), FsError::NotFound);
     assert_eq!(fs.err(op(&[b'a'; 4097])), FsError::NameTooLong);
     assert_eq!(fs.ok_attr(op(&[b'a'; 4096])).size, 4096);
@@ -158,7 +188,11 @@ fn hard_links() {
     let mut fs = Fs::new();
     let f = fs.create(ROOT, "f");
     let d = fs.mkdir(ROOT, "d");
-    let link = |ino, name: &str| MetaOp::Link { ino, new_parent: d, new_name: name.into() };
+    let link = |ino, name: &str| MetaOp::Link {
+        ino,
+        new_parent: d,
+        new_name: name.into(),
+    };
     let a = fs.ok_attr(link(f, "g"));
     assert_eq!((a.ino, a.nlink, a.ctime), (f, 2, fs.now()));
     assert_eq!(fs.lookup(d, "g").expect("linked").ino, f);
@@ -166,15 +200,25 @@ fn hard_links() {
     assert_eq!(fs.err(link(f, "g")), FsError::Exists);
     assert_eq!(fs.err(link(d, "dd")), FsError::NotPermitted);
     assert_eq!(fs.err(link(InodeId(777), "x")), FsError::NotFound);
-    let to_file = MetaOp::Link { ino: f, new_parent: f, new_name: b"x".to_vec() };
+    let to_file = MetaOp::Link {
+        ino: f,
+        new_parent: f,
+        new_name: b"x".to_vec(),
+    };
     assert_eq!(fs.err(to_file), FsError::NotDir);
     assert_eq!(fs.counts().files, 1, "a link is not a new file");
     fs.check();
     // Removing one name keeps the inode.
-    fs.ok(MetaOp::Unlink { parent: ROOT, name: b"f".to_vec() });
+    fs.ok(MetaOp::Unlink {
+        parent: ROOT,
+        name: b"f".to_vec(),
+    });
     let a = fs.attr(f);
     assert_eq!((a.nlink, a.ctime), (1, fs.now()));
-    fs.ok(MetaOp::Unlink { parent: d, name: b"g".to_vec() });
+    fs.ok(MetaOp::Unlink {
+        parent: d,
+        name: b"g".to_vec(),
+    });
     assert_eq!(fs.getattr(f), Err(FsError::NotFound));
     assert_eq!(fs.counts().files, 0);
     fs.check();
@@ -189,4 +233,19 @@ fn lookup_and_getattr_errors() {
     assert_eq!(fs.lookup(InodeId(555), "x"), Err(FsError::NotFound));
     assert_eq!(fs.lookup(ROOT, &"x".repeat(300)), Err(FsError::NameTooLong));
     assert_eq!(fs.getattr(InodeId(555)), Err(FsError::NotFound));
+}
+
+#[test]
+fn lookup_of_dot_and_dot_dot() {
+    let mut fs = Fs::new();
+    let a = fs.mkdir(ROOT, "a");
+    let b = fs.mkdir(a, "b");
+    let f = fs.create(b, "f");
+    assert_eq!(fs.lookup(b, ".").expect(".").ino, b);
+    assert_eq!(fs.lookup(b, "..").expect("..").ino, a);
+    assert_eq!(fs.lookup(ROOT, "..").expect("root's ..").ino, ROOT);
+    assert_eq!(fs.lookup(f, ".."), Err(FsError::NotDir));
+    // After a move, ".." follows.
+    assert_eq!(fs.rename(a, "b", ROOT, "b"), MetaResponse::Done);
+    assert_eq!(fs.lookup(b, "..").expect("..").ino, ROOT);
 }

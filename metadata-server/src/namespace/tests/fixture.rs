@@ -24,7 +24,12 @@ impl Fs {
     /// A fresh namespace with the root, chunk size `CHUNK` and replication 2.
     pub fn new() -> Fs {
         let settings = settings(CHUNK, 2);
-        let mut fs = Fs { store: MemStore::default(), settings, clock: 1_000, log: Vec::new() };
+        let mut fs = Fs {
+            store: MemStore::default(),
+            settings,
+            clock: 1_000,
+            log: Vec::new(),
+        };
         let ctx = fs.ctx();
         let settings = fs.settings.clone();
         fs.mutate(|o| {
@@ -36,7 +41,9 @@ impl Fs {
 
     pub fn ctx(&mut self) -> ApplyContext {
         self.clock += 1;
-        ApplyContext { now: Timestamp(self.clock) }
+        ApplyContext {
+            now: Timestamp(self.clock),
+        }
     }
 
     /// The time the last `ctx()` handed out.
@@ -61,7 +68,10 @@ impl Fs {
         let resp = apply(&mut overlay, &ctx, &op).expect("storage works");
         let writes = overlay.into_writes();
         if let MetaResponse::Error(e) = &resp {
-            assert!(writes.is_empty(), "{op:?} failed with {e:?} but wrote {writes:?}");
+            assert!(
+                writes.is_empty(),
+                "{op:?} failed with {e:?} but wrote {writes:?}"
+            );
         }
         self.log.push(writes.clone());
         self.store.apply_writes(writes);
@@ -95,7 +105,14 @@ impl Fs {
     }
 
     pub fn mkdir(&mut self, parent: InodeId, name: &str) -> InodeId {
-        self.ok_attr(MetaOp::Mkdir { parent, name: name.into(), mode: 0o755, uid: 1, gid: 1 }).ino
+        self.ok_attr(MetaOp::Mkdir {
+            parent,
+            name: name.into(),
+            mode: 0o755,
+            uid: 1,
+            gid: 1,
+        })
+        .ino
     }
 
     pub fn create(&mut self, parent: InodeId, name: &str) -> InodeId {
@@ -103,7 +120,10 @@ impl Fs {
     }
 
     pub fn lookup(&self, parent: InodeId, name: &str) -> Result<FileAttr, FsError> {
-        as_attr(self.query(MetaRequest::Lookup { parent, name: name.into() }))
+        as_attr(self.query(MetaRequest::Lookup {
+            parent,
+            name: name.into(),
+        }))
     }
 
     pub fn getattr(&self, ino: InodeId) -> Result<FileAttr, FsError> {
@@ -119,7 +139,11 @@ impl Fs {
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            match self.query(MetaRequest::ReadDir { ino: dir, after: after.clone(), limit: 2 }) {
+            match self.query(MetaRequest::ReadDir {
+                ino: dir,
+                after: after.clone(),
+                limit: 2,
+            }) {
                 MetaResponse::Entries { entries, done } => {
                     after = entries.last().map(|e| e.name.clone());
                     out.extend(entries.into_iter().map(|e| lossy(&e.name)));
@@ -132,7 +156,13 @@ impl Fs {
         }
     }
 
-    pub fn rename(&mut self, parent: InodeId, name: &str, new_parent: InodeId, new_name: &str) -> MetaResponse {
+    pub fn rename(
+        &mut self,
+        parent: InodeId,
+        name: &str,
+        new_parent: InodeId,
+        new_name: &str,
+    ) -> MetaResponse {
         self.rename_flags(parent, name, new_parent, new_name, RenameFlags::default())
     }
 
@@ -154,7 +184,14 @@ impl Fs {
     }
 
     /// Commit chunk `id` at `index` of `ino`, held by `servers`.
-    pub fn commit(&mut self, ino: InodeId, index: u64, id: u128, servers: &[u64], min_size: u64) -> FileAttr {
+    pub fn commit(
+        &mut self,
+        ino: InodeId,
+        index: u64,
+        id: u128,
+        servers: &[u64],
+        min_size: u64,
+    ) -> FileAttr {
         let mtime = Timestamp(7);
         self.ok_attr(MetaOp::CommitChunks {
             ino,
@@ -166,16 +203,25 @@ impl Fs {
 
     /// (index, chunk id) of the chunks of `ino`, from GetChunks.
     pub fn chunks(&self, ino: InodeId) -> Vec<(u64, u128)> {
-        match self.query(MetaRequest::GetChunks { ino, first_index: 0, count: 1000 }) {
-            MetaResponse::Chunks { chunks, .. } => {
-                chunks.into_iter().map(|c| (c.index, c.chunk.id.0)).collect()
-            }
+        match self.query(MetaRequest::GetChunks {
+            ino,
+            first_index: 0,
+            count: 1000,
+        }) {
+            MetaResponse::Chunks { chunks, .. } => chunks
+                .into_iter()
+                .map(|c| (c.index, c.chunk.id.0))
+                .collect(),
             other => panic!("getchunks -> {other:?}"),
         }
     }
 
     pub fn garbage(&self) -> Vec<u128> {
-        garbage(&self.store, None, 10_000).expect("scan").into_iter().map(|(id, _)| id.0).collect()
+        garbage(&self.store, None, 10_000)
+            .expect("scan")
+            .into_iter()
+            .map(|(id, _)| id.0)
+            .collect()
     }
 
     pub fn counts(&self) -> NamespaceCounts {
@@ -203,7 +249,11 @@ pub fn create_op(parent: InodeId, name: &str, exclusive: bool) -> MetaOp {
 pub fn chunk_at(index: u64, id: u128, servers: &[u64]) -> ChunkLocation {
     ChunkLocation {
         index,
-        chunk: ChunkRef { id: ChunkId(id), len: CHUNK, hash: [id as u8; 32] },
+        chunk: ChunkRef {
+            id: ChunkId(id),
+            len: CHUNK,
+            hash: [id as u8; 32],
+        },
         servers: servers.iter().map(|s| NodeId(*s)).collect(),
     }
 }

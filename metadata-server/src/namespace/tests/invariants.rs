@@ -22,9 +22,14 @@ pub fn check(store: &MemStore, replication: u32) {
     for (k, v) in store.dump(Table::Dentries) {
         let parent = InodeId(u64::from_be_bytes(k[..8].try_into().expect("parent")));
         let d: Dentry = decode(Table::Dentries, &v).expect("dentry decodes");
-        let child = inodes.get(&d.ino).unwrap_or_else(|| panic!("dangling entry {k:?}"));
+        let child = inodes
+            .get(&d.ino)
+            .unwrap_or_else(|| panic!("dangling entry {k:?}"));
         assert_eq!(child.kind, d.kind, "entry kind of {:?}", d.ino);
-        assert!(inodes.get(&parent).is_some_and(Inode::is_dir), "parent {parent} is a dir");
+        assert!(
+            inodes.get(&parent).is_some_and(Inode::is_dir),
+            "parent {parent} is a dir"
+        );
         *links.entry(d.ino).or_default() += 1;
         if d.kind == FileKind::Dir {
             assert_eq!(child.parent, parent, "parent pointer of dir {}", d.ino);
@@ -35,7 +40,11 @@ pub fn check(store: &MemStore, replication: u32) {
     for (ino, inode) in &inodes {
         if inode.is_dir() {
             expect.dirs += 1;
-            assert_eq!(inode.nlink, 2 + subdirs.get(ino).copied().unwrap_or(0), "nlink of dir {ino}");
+            assert_eq!(
+                inode.nlink,
+                2 + subdirs.get(ino).copied().unwrap_or(0),
+                "nlink of dir {ino}"
+            );
             if *ino != InodeId::ROOT {
                 assert_eq!(links.get(ino), Some(&1), "dir {ino} has exactly one entry");
             }
@@ -50,7 +59,10 @@ pub fn check(store: &MemStore, replication: u32) {
     let mut refs: BTreeMap<ChunkId, u64> = BTreeMap::new();
     for (k, v) in store.dump(Table::Chunks) {
         let ino = InodeId(u64::from_be_bytes(k[..8].try_into().expect("ino")));
-        assert!(inodes.get(&ino).is_some_and(|i| i.kind == FileKind::File), "chunks of {ino}");
+        assert!(
+            inodes.get(&ino).is_some_and(|i| i.kind == FileKind::File),
+            "chunks of {ino}"
+        );
         let c: ChunkRef = decode(Table::Chunks, &v).expect("chunk decodes");
         *refs.entry(c.id).or_default() += 1;
     }
@@ -72,7 +84,10 @@ pub fn check(store: &MemStore, replication: u32) {
     for (k, v) in store.dump(Table::Sys) {
         if let Ok(id) = keys::garbage_id_of(&k) {
             let _: Garbage = decode(Table::Sys, &v).expect("garbage decodes");
-            assert!(!refs.contains_key(&id), "garbage chunk {id} is still referenced");
+            assert!(
+                !refs.contains_key(&id),
+                "garbage chunk {id} is still referenced"
+            );
         }
     }
     for (k, _) in store.dump(Table::Xattrs) {

@@ -4,11 +4,17 @@ use ferrofs_proto::ids::InodeId;
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse, XattrMode};
 
 fn unlink(parent: InodeId, name: &str) -> MetaOp {
-    MetaOp::Unlink { parent, name: name.into() }
+    MetaOp::Unlink {
+        parent,
+        name: name.into(),
+    }
 }
 
 fn rmdir(parent: InodeId, name: &str) -> MetaOp {
-    MetaOp::Rmdir { parent, name: name.into() }
+    MetaOp::Rmdir {
+        parent,
+        name: name.into(),
+    }
 }
 
 #[test]
@@ -17,7 +23,12 @@ fn unlink_removes_inode_xattrs_and_chunks() {
     let f = fs.create(ROOT, "f");
     fs.commit(f, 0, 11, &[1, 2], CHUNK);
     fs.commit(f, 1, 12, &[1], 2 * CHUNK);
-    fs.ok(MetaOp::SetXattr { ino: f, name: b"user.a".to_vec(), value: b"v".to_vec(), mode: XattrMode::Upsert });
+    fs.ok(MetaOp::SetXattr {
+        ino: f,
+        name: b"user.a".to_vec(),
+        value: b"v".to_vec(),
+        mode: XattrMode::Upsert,
+    });
     assert_eq!(fs.counts().chunks, 2);
     assert_eq!(fs.counts().logical_bytes, 200);
     fs.ok(unlink(ROOT, "f"));
@@ -26,7 +37,10 @@ fn unlink_removes_inode_xattrs_and_chunks() {
     assert_eq!(fs.attr(ROOT).mtime, fs.now());
     assert_eq!(fs.garbage(), vec![11, 12]);
     let c = fs.counts();
-    assert_eq!((c.files, c.chunks, c.under_replicated, c.logical_bytes), (0, 0, 0, 0));
+    assert_eq!(
+        (c.files, c.chunks, c.under_replicated, c.logical_bytes),
+        (0, 0, 0, 0)
+    );
     assert_eq!(fs.store.len(crate::namespace::Table::Xattrs), 0);
     assert_eq!(fs.store.len(crate::namespace::Table::Chunks), 0);
     fs.check();
@@ -62,7 +76,11 @@ fn rmdir_rules() {
     assert_eq!(fs.getattr(d), Err(FsError::NotFound));
     assert_eq!(fs.counts().dirs, 1);
     assert_eq!(
-        fs.query(MetaRequest::ReadDir { ino: d, after: None, limit: 10 }),
+        fs.query(MetaRequest::ReadDir {
+            ino: d,
+            after: None,
+            limit: 10
+        }),
         MetaResponse::Error(FsError::NotFound)
     );
     fs.check();
@@ -84,6 +102,10 @@ fn shared_chunk_is_garbage_only_when_the_last_reference_goes() {
     assert_eq!(fs.garbage(), vec![42]);
     let g = crate::namespace::garbage(&fs.store, None, 10).expect("garbage");
     let servers: Vec<u64> = g[0].1.iter().map(|n| n.0).collect();
-    assert_eq!(servers, vec![1, 2, 3], "every server that held it must delete it");
+    assert_eq!(
+        servers,
+        vec![1, 2, 3],
+        "every server that held it must delete it"
+    );
     fs.check();
 }

@@ -3,8 +3,14 @@ use ferrofs_proto::error::FsError;
 use ferrofs_proto::ids::InodeId;
 use ferrofs_proto::meta_msg::{MetaOp, MetaResponse, RenameFlags};
 
-const NOREPLACE: RenameFlags = RenameFlags { noreplace: true, exchange: false };
-const EXCHANGE: RenameFlags = RenameFlags { noreplace: false, exchange: true };
+const NOREPLACE: RenameFlags = RenameFlags {
+    noreplace: true,
+    exchange: false,
+};
+const EXCHANGE: RenameFlags = RenameFlags {
+    noreplace: false,
+    exchange: true,
+};
 
 fn is_invalid(r: MetaResponse) -> bool {
     matches!(r, MetaResponse::Error(FsError::Invalid(_)))
@@ -19,7 +25,10 @@ fn rename_in_one_directory() {
     let b = fs.lookup(ROOT, "b").expect("moved");
     assert_eq!((b.ino, b.ctime), (f, fs.now()));
     let root = fs.attr(ROOT);
-    assert_eq!((root.mtime, root.ctime, root.nlink), (fs.now(), fs.now(), 2));
+    assert_eq!(
+        (root.mtime, root.ctime, root.nlink),
+        (fs.now(), fs.now(), 2)
+    );
     fs.check();
 }
 
@@ -34,7 +43,11 @@ fn moving_a_directory_fixes_link_counts_and_times() {
     assert_eq!(fs.attr(b).nlink, 3);
     for dir in [a, b] {
         let t = fs.attr(dir);
-        assert_eq!((t.mtime, t.ctime), (fs.now(), fs.now()), "both parents touched");
+        assert_eq!(
+            (t.mtime, t.ctime),
+            (fs.now(), fs.now()),
+            "both parents touched"
+        );
     }
     assert_eq!(fs.attr(c).ctime, fs.now());
     assert_eq!(fs.names(b), vec!["c2"]);
@@ -48,12 +61,18 @@ fn ancestor_check() {
     let b = fs.mkdir(a, "b");
     let c = fs.mkdir(b, "c");
     assert!(is_invalid(fs.rename(ROOT, "a", a, "x")), "into itself");
-    assert!(is_invalid(fs.rename(ROOT, "a", c, "x")), "into a descendant");
+    assert!(
+        is_invalid(fs.rename(ROOT, "a", c, "x")),
+        "into a descendant"
+    );
     assert!(is_invalid(fs.rename(a, "b", c, "x")));
     // After b moves out of a, a may move under b (the check follows the moved parent).
     assert_eq!(fs.rename(a, "b", ROOT, "b"), MetaResponse::Done);
     assert_eq!(fs.rename(ROOT, "a", c, "a"), MetaResponse::Done);
-    assert!(is_invalid(fs.rename(ROOT, "b", a, "b")), "b is now an ancestor of a");
+    assert!(
+        is_invalid(fs.rename(ROOT, "b", a, "b")),
+        "b is now an ancestor of a"
+    );
     // A file may go anywhere.
     fs.create(ROOT, "f");
     assert_eq!(fs.rename(ROOT, "f", a, "f"), MetaResponse::Done);
@@ -79,7 +98,11 @@ fn replacing_a_hard_linked_file_keeps_its_other_name() {
     let mut fs = Fs::new();
     fs.create(ROOT, "src");
     let old = fs.create(ROOT, "dst");
-    fs.ok_attr(MetaOp::Link { ino: old, new_parent: ROOT, new_name: b"other".to_vec() });
+    fs.ok_attr(MetaOp::Link {
+        ino: old,
+        new_parent: ROOT,
+        new_name: b"other".to_vec(),
+    });
     assert_eq!(fs.rename(ROOT, "src", ROOT, "dst"), MetaResponse::Done);
     let o = fs.attr(old);
     assert_eq!((o.nlink, o.ctime), (1, fs.now()));
@@ -117,10 +140,16 @@ fn kind_mismatches_and_non_empty_targets() {
     assert_eq!(err(fs.rename(ROOT, "d", ROOT, "f")), FsError::NotDir);
     assert_eq!(err(fs.rename(ROOT, "d", ROOT, "full")), FsError::NotEmpty);
     assert_eq!(err(fs.rename(ROOT, "nope", ROOT, "x")), FsError::NotFound);
-    assert_eq!(err(fs.rename(ROOT, "f", InodeId(999), "x")), FsError::NotFound);
+    assert_eq!(
+        err(fs.rename(ROOT, "f", InodeId(999), "x")),
+        FsError::NotFound
+    );
     let f = fs.lookup(ROOT, "f").expect("f").ino;
     assert_eq!(err(fs.rename(ROOT, "f", f, "x")), FsError::NotDir);
-    assert_eq!(err(fs.rename(ROOT, "f", ROOT, &"n".repeat(256))), FsError::NameTooLong);
+    assert_eq!(
+        err(fs.rename(ROOT, "f", ROOT, &"n".repeat(256))),
+        FsError::NameTooLong
+    );
     assert!(is_invalid(fs.rename(ROOT, "f", ROOT, "..")));
     // Renaming a directory over its own ancestor: the ancestor is not empty.
     let sub = fs.mkdir(full, "sub");
@@ -134,9 +163,18 @@ fn noreplace() {
     let mut fs = Fs::new();
     fs.create(ROOT, "a");
     fs.create(ROOT, "b");
-    assert_eq!(fs.rename_flags(ROOT, "a", ROOT, "b", NOREPLACE), MetaResponse::Error(FsError::Exists));
-    assert_eq!(fs.rename_flags(ROOT, "a", ROOT, "c", NOREPLACE), MetaResponse::Done);
-    let both = RenameFlags { noreplace: true, exchange: true };
+    assert_eq!(
+        fs.rename_flags(ROOT, "a", ROOT, "b", NOREPLACE),
+        MetaResponse::Error(FsError::Exists)
+    );
+    assert_eq!(
+        fs.rename_flags(ROOT, "a", ROOT, "c", NOREPLACE),
+        MetaResponse::Done
+    );
+    let both = RenameFlags {
+        noreplace: true,
+        exchange: true,
+    };
     assert!(is_invalid(fs.rename_flags(ROOT, "b", ROOT, "c", both)));
     fs.check();
 }
@@ -145,13 +183,24 @@ fn noreplace() {
 fn onto_itself_is_a_no_op() {
     let mut fs = Fs::new();
     let f = fs.create(ROOT, "f");
-    fs.ok_attr(MetaOp::Link { ino: f, new_parent: ROOT, new_name: b"g".to_vec() });
+    fs.ok_attr(MetaOp::Link {
+        ino: f,
+        new_parent: ROOT,
+        new_name: b"g".to_vec(),
+    });
     fs.mkdir(ROOT, "d");
     let before = fs.store.clone();
     assert_eq!(fs.rename(ROOT, "f", ROOT, "f"), MetaResponse::Done);
     assert_eq!(fs.rename(ROOT, "d", ROOT, "d"), MetaResponse::Done);
-    assert_eq!(fs.rename(ROOT, "f", ROOT, "g"), MetaResponse::Done, "two links to one file");
-    assert_eq!(fs.rename_flags(ROOT, "f", ROOT, "f", EXCHANGE), MetaResponse::Done);
+    assert_eq!(
+        fs.rename(ROOT, "f", ROOT, "g"),
+        MetaResponse::Done,
+        "two links to one file"
+    );
+    assert_eq!(
+        fs.rename_flags(ROOT, "f", ROOT, "f", EXCHANGE),
+        MetaResponse::Done
+    );
     assert_eq!(fs.store, before, "nothing changed");
     assert_eq!(fs.names(ROOT), vec!["d", "f", "g"]);
     fs.check();
@@ -167,8 +216,15 @@ fn exchange_swaps_entries_and_fixes_link_counts() {
     fs.create(d, "inside");
     assert_eq!(fs.attr(a).nlink, 2);
     assert_eq!(fs.attr(b).nlink, 3);
-    assert_eq!(fs.rename_flags(a, "f", b, "d", EXCHANGE), MetaResponse::Done);
-    assert_eq!(fs.lookup(a, "f").expect("a/f").ino, d, "the directory is now a/f");
+    assert_eq!(
+        fs.rename_flags(a, "f", b, "d", EXCHANGE),
+        MetaResponse::Done
+    );
+    assert_eq!(
+        fs.lookup(a, "f").expect("a/f").ino,
+        d,
+        "the directory is now a/f"
+    );
     assert_eq!(fs.lookup(b, "d").expect("b/d").ino, f);
     assert_eq!(fs.attr(a).nlink, 3);
     assert_eq!(fs.attr(b).nlink, 2);
@@ -176,7 +232,10 @@ fn exchange_swaps_entries_and_fixes_link_counts() {
     assert_eq!(fs.attr(d).ctime, fs.now());
     fs.check();
     // Missing target.
-    assert_eq!(fs.rename_flags(a, "f", b, "zz", EXCHANGE), MetaResponse::Error(FsError::NotFound));
+    assert_eq!(
+        fs.rename_flags(a, "f", b, "zz", EXCHANGE),
+        MetaResponse::Error(FsError::NotFound)
+    );
     // Exchanging a directory with an entry inside it would move it into itself.
     fs.create(d, "g");
     assert!(is_invalid(fs.rename_flags(a, "f", d, "g", EXCHANGE)));
@@ -191,7 +250,10 @@ fn exchange_of_two_directories_in_different_parents() {
     let b = fs.mkdir(ROOT, "b");
     let x = fs.mkdir(a, "x");
     let y = fs.mkdir(b, "y");
-    assert_eq!(fs.rename_flags(a, "x", b, "y", EXCHANGE), MetaResponse::Done);
+    assert_eq!(
+        fs.rename_flags(a, "x", b, "y", EXCHANGE),
+        MetaResponse::Done
+    );
     assert_eq!(fs.lookup(a, "x").expect("a/x").ino, y);
     assert_eq!(fs.lookup(b, "y").expect("b/y").ino, x);
     assert_eq!((fs.attr(a).nlink, fs.attr(b).nlink), (3, 3));

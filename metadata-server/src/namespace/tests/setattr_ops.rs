@@ -49,7 +49,13 @@ fn truncate_drops_whole_chunks_to_garbage() {
     }
     assert_eq!(fs.counts().logical_bytes, 400);
     // 150 bytes: chunk 0 stays, chunk 1 is cut in the middle and stays, 2 and 3 go.
-    let a = fs.ok_attr(set(f, SetAttr { size: Some(150), ..SetAttr::default() }));
+    let a = fs.ok_attr(set(
+        f,
+        SetAttr {
+            size: Some(150),
+            ..SetAttr::default()
+        },
+    ));
     assert_eq!((a.size, a.mtime, a.ctime), (150, fs.now(), fs.now()));
     assert_eq!(fs.chunks(f), vec![(0, 100), (1, 101)]);
     assert_eq!(fs.garbage(), vec![102, 103]);
@@ -57,13 +63,31 @@ fn truncate_drops_whole_chunks_to_garbage() {
     assert_eq!((c.chunks, c.logical_bytes), (2, 150));
     fs.check();
     // Exactly on a chunk boundary: chunk 1 starts at 100 and goes.
-    fs.ok_attr(set(f, SetAttr { size: Some(100), ..SetAttr::default() }));
+    fs.ok_attr(set(
+        f,
+        SetAttr {
+            size: Some(100),
+            ..SetAttr::default()
+        },
+    ));
     assert_eq!(fs.chunks(f), vec![(0, 100)]);
     // Extending leaves a hole and drops nothing.
-    fs.ok_attr(set(f, SetAttr { size: Some(1000), ..SetAttr::default() }));
+    fs.ok_attr(set(
+        f,
+        SetAttr {
+            size: Some(1000),
+            ..SetAttr::default()
+        },
+    ));
     assert_eq!(fs.chunks(f), vec![(0, 100)]);
     assert_eq!(fs.counts().logical_bytes, 1000);
-    fs.ok_attr(set(f, SetAttr { size: Some(0), ..SetAttr::default() }));
+    fs.ok_attr(set(
+        f,
+        SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        },
+    ));
     assert!(fs.chunks(f).is_empty());
     assert_eq!(fs.garbage(), vec![100, 101, 102, 103]);
     fs.check();
@@ -74,15 +98,33 @@ fn size_only_for_regular_files() {
     let mut fs = Fs::new();
     let d = fs.mkdir(ROOT, "d");
     let l = fs
-        .ok_attr(MetaOp::Symlink { parent: ROOT, name: b"l".to_vec(), target: b"t".to_vec(), uid: 0, gid: 0 })
+        .ok_attr(MetaOp::Symlink {
+            parent: ROOT,
+            name: b"l".to_vec(),
+            target: b"t".to_vec(),
+            uid: 0,
+            gid: 0,
+        })
         .ino;
-    let size = SetAttr { size: Some(0), ..SetAttr::default() };
+    let size = SetAttr {
+        size: Some(0),
+        ..SetAttr::default()
+    };
     assert_eq!(fs.err(set(d, size.clone())), FsError::IsDir);
     assert!(matches!(fs.err(set(l, size.clone())), FsError::Invalid(_)));
     assert_eq!(fs.err(set(InodeId(321), size)), FsError::NotFound);
     // Mode changes on a directory are fine.
-    let a = fs.ok_attr(set(d, SetAttr { mode: Some(0o700), ..SetAttr::default() }));
+    let a = fs.ok_attr(set(
+        d,
+        SetAttr {
+            mode: Some(0o700),
+            ..SetAttr::default()
+        },
+    ));
     assert_eq!(a.mode, 0o700);
-    assert!(matches!(fs.apply(set(d, SetAttr::default())), MetaResponse::Attr(_)));
+    assert!(matches!(
+        fs.apply(set(d, SetAttr::default())),
+        MetaResponse::Attr(_)
+    ));
     fs.check();
 }

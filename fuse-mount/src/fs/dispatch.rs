@@ -1,0 +1,561 @@
+//! fuser's `Filesystem` for ferrofs: every request is copied out of the kernel buffer,
+//! handed to a task on the tokio runtime, and answered from that task. Nothing here
+//! blocks or panics; a task that fails to reply is answered with EIO by fuser.
+
+use super::attrs::AttrChange;
+use super::dir::PlusSink;
+use super::entries::Caller;
+use super::xattr::XattrAnswer;
+use super::{Core, Entry};
+use crate::options::MountOptions;
+use ferrofs_client::{Client, InodeId};
+use fuser::{
+    AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use std::ffi::OsStr;
+use std::future::Future;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::runtime::Handle;
+
+/// Largest write the kernel sends in one request.
+const MAX_WRITE: u32 = 1 << 20;
+/// Requests (read-ahead, async reads) the kernel keeps in flight in the background.
+const MAX_BACKGROUND: u16 = 64;
+
+/// A reply that can carry an errno.
+trait ErrorReply: Send + 'static {
+    fn fail(self, e: Errno);
+}
+
+macro_rules! error_reply {
+    ($($t:ty),*) => {$(
+        impl ErrorReply for $t {
+            fn fail(self, e: Errno) {
+                self.error(e)
+            }
+        }
+    )*};
+}
+error_reply!(
+    ReplyEntry,
+    ReplyAttr,
+    ReplyData,
+    ReplyEmpty,
+    ReplyOpen,
+    ReplyWrite,
+    ReplyStatfs,
+    ReplyCreate,
+    ReplyXattr
+);
+
+fn ino(i: INodeNo) -> InodeId {
+    InodeId(i.0)
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
+fn xattr_reply(reply: ReplyXattr, answer: XattrAnswer) {
+    match answer {
+        XattrAnswer::Size(n) => reply.size(n),
+        XattrAnswer::Data(v) => reply.data(&v),
+    }
+}
+
+/// The mounted file system.
+pub(crate) struct FerroFs {
+    core: Arc<Core>,
+}
+
+impl FerroFs {
+    pub(crate) fn new(client: Client, rt: Handle, opts: MountOptions) -> FerroFs {
+        FerroFs {
+            core: Arc::new(Core::new(client, rt, opts)),
+        }
+    }
+
+    fn ttls(&self) -> (Duration, Duration) {
+        (self.core.opts.attr_ttl, self.core.opts.entry_ttl)
+    }
+
+    /// Run `work` on the runtime and answer with `send` or the errno.
+    fn spawn<R, T, F, S>(&self, reply: R, work: F, send: S)
+    where
+        R: ErrorReply,
+        T: Send + 'static,
+        F: Future<Output = Result<T, Errno>> + Send + 'static,
+        S: FnOnce(R, T) + Send + 'static,
+    {
+        self.core.rt.spawn(async move {
+            match work.await {
+                Ok(v) => send(reply, v),
+                Err(e) => reply.fail(e),
+            }
+        });
+    }
+
+    fn reply_entry(
+        &self,
+        reply: ReplyEntry,
+        work: impl Future<Output = Result<Entry, Errno>> + Send + 'static,
+    ) {
+        let (attr_ttl, entry_ttl) = self.ttls();
+        self.spawn(reply, work, move |r, e: Entry| {
+            r.entry_with_ttls(&attr_ttl, &entry_ttl, &e.attr, Generation(e.generation))
+        });
+    }
+
+    fn reply_empty(
+        &self,
+        reply: ReplyEmpty,
+        work: impl Future<Output = Result<(), Errno>> + Send + 'static,
+    ) {
+        self.spawn(reply, work, |r, ()| r.ok());
+    }
+}
+
+impl Filesystem for FerroFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        if let Err(max) = config.set_max_write(MAX_WRITE) {
+            let _ = config.set_max_write(max);
+        }
+        let _ = config.set_max_background(MAX_BACKGROUND);
+        let _ = config.set_congestion_threshold(MAX_BACKGROUND * 3 / 4);
+        // Each capability is optional: an old kernel simply goes without.
+        for cap in [
+            InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
+            InitFlags::FUSE_AUTO_INVAL_DATA,
+            InitFlags::FUSE_CACHE_SYMLINKS,
+        ] {
+            if let Err(missing) = config.add_capabilities(cap) {
+                tracing::debug!(?missing, "kernel lacks a FUSE capability");
+            }
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        let core = self.core.clone();
+        // Called on the session thread, outside the runtime.
+        self.core.rt.block_on(async move { core.flush_all().await });
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
+        self.reply_entry(reply, async move { core.lookup(ino(parent), &name).await });
+    }
+
+    fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let core = self.core.clone();
+        let ttl = self.core.opts.attr_ttl;
+        self.spawn(
+            reply,
+            async move { core.getattr(ino(i)).await },
+            move |r, a| r.attr(&ttl, &a),
+        );
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let core = self.core.clone();
+        let ttl = self.core.opts.attr_ttl;
+        let change = AttrChange {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+        };
+        self.spawn(
+            reply,
+            async move { core.setattr(ino(i), change).await },
+            move |r, a| r.attr(&ttl, &a),
+        );
+    }
+
+    fn readlink(&self, _req: &Request, i: INodeNo, reply: ReplyData) {
+        let core = self.core.clone();
+        self.spawn(
+            reply,
+            async move { core.readlink(ino(i)).await },
+            |r, t: Vec<u8>| r.data(&t),
+        );
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let (core, name, who) = (self.core.clone(), name.as_bytes().to_vec(), caller(req));
+        let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
+        self.reply_entry(reply, async move {
+            core.mknod(ino(parent), &name, mode, who).await
+        });
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let (core, name, who) = (self.core.clone(), name.as_bytes().to_vec(), caller(req));
+        self.reply_entry(reply, async move {
+            core.mkdir(ino(parent), &name, mode & !umask, who).await
+        });
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
+        self.reply_empty(reply, async move { core.unlink(ino(parent), &name).await });
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
+        self.reply_empty(reply, async move { core.rmdir(ino(parent), &name).await });
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (core, who) = (self.core.clone(), caller(req));
+        let (name, target) = (
+            link_name.as_bytes().to_vec(),
+            target.as_os_str().as_bytes().to_vec(),
+        );
+        self.reply_entry(reply, async move {
+            core.symlink(ino(parent), &name, &target, who).await
+        });
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let core = self.core.clone();
+        let (name, newname) = (name.as_bytes().to_vec(), newname.as_bytes().to_vec());
+        self.reply_empty(reply, async move {
+            core.rename(ino(parent), &name, ino(newparent), &newname, flags)
+                .await
+        });
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let (core, name) = (self.core.clone(), newname.as_bytes().to_vec());
+        self.reply_entry(reply, async move {
+            core.link(ino(i), ino(newparent), &name).await
+        });
+    }
+
+    fn open(&self, _req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let core = self.core.clone();
+        self.spawn(
+            reply,
+            async move { core.open(ino(i), flags.0).await },
+            |r, fh| r.opened(FileHandle(fh), FopenFlags::empty()),
+        );
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let core = self.core.clone();
+        self.spawn(
+            reply,
+            async move { core.read(fh.0, offset, size).await },
+            |r, d: Vec<u8>| r.data(&d),
+        );
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let (core, data) = (self.core.clone(), data.to_vec());
+        self.spawn(
+            reply,
+            async move { core.write(fh.0, offset, &data).await },
+            |r, n| r.written(n),
+        );
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let core = self.core.clone();
+        self.reply_empty(reply, async move { core.flush(fh.0).await });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let core = self.core.clone();
+        self.reply_empty(reply, async move {
+            core.release(fh.0).await;
+            Ok(())
+        });
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let core = self.core.clone();
+        self.reply_empty(reply, async move { core.flush(fh.0).await });
+    }
+
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.opened(FileHandle(self.core.opendir()), FopenFlags::empty());
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectory,
+    ) {
+        let core = self.core.clone();
+        self.core.rt.spawn(async move {
+            let mut reply = reply;
+            match core.fill_dir(ino(i), fh.0, offset, &mut reply).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectoryPlus,
+    ) {
+        let core = self.core.clone();
+        let ttl = self.core.opts.entry_ttl;
+        self.core.rt.spawn(async move {
+            let mut sink = PlusSink { reply, ttl };
+            match core.fill_dir(ino(i), fh.0, offset, &mut sink).await {
+                Ok(()) => sink.reply.ok(),
+                Err(e) => sink.reply.error(e),
+            }
+        });
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.core.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Namespace changes are committed through Raft before they are answered.
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let core = self.core.clone();
+        self.spawn(reply, async move { core.statfs().await }, |r, s| {
+            r.statfs(
+                s.blocks, s.bfree, s.bfree, s.files, s.ffree, s.bsize, s.namelen, s.bsize,
+            )
+        });
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let (core, name, value) = (self.core.clone(), name.as_bytes().to_vec(), value.to_vec());
+        self.reply_empty(reply, async move {
+            core.setxattr(ino(i), &name, &value, flags, position).await
+        });
+    }
+
+    fn getxattr(&self, _req: &Request, i: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
+        self.spawn(
+            reply,
+            async move { core.getxattr(ino(i), &name, size).await },
+            xattr_reply,
+        );
+    }
+
+    fn listxattr(&self, _req: &Request, i: INodeNo, size: u32, reply: ReplyXattr) {
+        let core = self.core.clone();
+        self.spawn(
+            reply,
+            async move { core.listxattr(ino(i), size).await },
+            xattr_reply,
+        );
+    }
+
+    fn removexattr(&self, _req: &Request, i: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
+        self.reply_empty(reply, async move { core.removexattr(ino(i), &name).await });
+    }
+
+    fn access(&self, req: &Request, i: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let (core, who) = (self.core.clone(), caller(req));
+        self.reply_empty(
+            reply,
+            async move { core.access(ino(i), mask.bits(), who).await },
+        );
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let (core, name, who) = (self.core.clone(), name.as_bytes().to_vec(), caller(req));
+        let (attr_ttl, _) = self.ttls();
+        self.spawn(
+            reply,
+            async move {
+                core.create(ino(parent), &name, mode & !umask, flags, who)
+                    .await
+            },
+            move |r, (e, fh): (Entry, u64)| {
+                r.created(
+                    &attr_ttl,
+                    &e.attr,
+                    Generation(e.generation),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                )
+            },
+        );
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let core = self.core.clone();
+        self.reply_empty(reply, async move {
+            core.fallocate(ino(i), offset, length, mode).await
+        });
+    }
+}

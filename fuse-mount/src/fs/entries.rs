@@ -1,0 +1,193 @@
+//! Names: lookup, getattr, mkdir, mknod, symlink, link, readlink, unlink, rmdir, rename.
+
+use super::hidden::is_hidden_name;
+use super::{Core, Entry};
+use crate::error::OrErrno;
+use ferrofs_client::{FileKind, InodeId, RenameFlags};
+use fuser::Errno;
+
+/// Who makes a new entry, from the request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+/// Refuse to touch the hidden folder by name.
+fn visible(parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+    if is_hidden_name(parent, name) {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
+}
+
+impl Core {
+    /// Mode and group of a new entry: in a set-group-id folder it takes the folder's
+    /// group, and a new folder there is set-group-id too.
+    pub(crate) async fn new_owner(
+        &self,
+        parent: InodeId,
+        caller: Caller,
+        mode: u32,
+        dir: bool,
+    ) -> Result<(u32, u32), Errno> {
+        let p = self.client.getattr(parent).await.or_errno("create")?;
+        if p.mode & libc::S_ISGID != 0 {
+            let mode = if dir { mode | libc::S_ISGID } else { mode };
+            return Ok((mode, p.gid));
+        }
+        Ok((mode, caller.gid))
+    }
+
+    pub(crate) async fn lookup(&self, parent: InodeId, name: &[u8]) -> Result<Entry, Errno> {
+        if is_hidden_name(parent, name) {
+            return Err(Errno::ENOENT);
+        }
+        let attr = self.client.lookup(parent, name).await.or_errno("lookup")?;
+        Ok(Entry::of(&self.local_view(attr).await))
+    }
+
+    pub(crate) async fn getattr(&self, ino: InodeId) -> Result<fuser::FileAttr, Errno> {
+        let attr = self.client.getattr(ino).await.or_errno("getattr")?;
+        Ok(Entry::of(&self.local_view(attr).await).attr)
+    }
+
+    pub(crate) async fn mkdir(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        mode: u32,
+        caller: Caller,
+    ) -> Result<Entry, Errno> {
+        visible(parent, name)?;
+        let (mode, gid) = self.new_owner(parent, caller, mode & 0o7777, true).await?;
+        let attr = self
+            .client
+            .mkdir(parent, name, mode, caller.uid, gid)
+            .await
+            .or_errno("mkdir")?;
+        Ok(Entry::of(&attr))
+    }
+
+    /// Regular files and FIFOs; device nodes are refused (EPERM), sockets are not
+    /// supported (EOPNOTSUPP).
+    pub(crate) async fn mknod(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        mode: u32,
+        caller: Caller,
+    ) -> Result<Entry, Errno> {
+        visible(parent, name)?;
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFIFO => FileKind::Fifo,
+            0 | libc::S_IFREG => FileKind::File,
+            libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EPERM),
+            _ => return Err(Errno::EOPNOTSUPP),
+        };
+        let (mode, gid) = self.new_owner(parent, caller, mode & 0o7777, false).await?;
+        let attr = self
+            .client
+            .create(parent, name, kind, mode, caller.uid, gid, true)
+            .await
+            .or_errno("mknod")?;
+        Ok(Entry::of(&attr))
+    }
+
+    pub(crate) async fn symlink(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        target: &[u8],
+        caller: Caller,
+    ) -> Result<Entry, Errno> {
+        visible(parent, name)?;
+        let (_, gid) = self.new_owner(parent, caller, 0, false).await?;
+        let attr = self
+            .client
+            .symlink(parent, name, target, caller.uid, gid)
+            .await
+            .or_errno("symlink")?;
+        Ok(Entry::of(&attr))
+    }
+
+    pub(crate) async fn link(
+        &self,
+        ino: InodeId,
+        new_parent: InodeId,
+        new_name: &[u8],
+    ) -> Result<Entry, Errno> {
+        visible(new_parent, new_name)?;
+        let attr = self
+            .client
+            .link(ino, new_parent, new_name)
+            .await
+            .or_errno("link")?;
+        Ok(Entry::of(&self.local_view(attr).await))
+    }
+
+    pub(crate) async fn readlink(&self, ino: InodeId) -> Result<Vec<u8>, Errno> {
+        self.client.readlink(ino).await.or_errno("readlink")
+    }
+
+    pub(crate) async fn unlink(&self, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+        if is_hidden_name(parent, name) {
+            return Err(Errno::ENOENT);
+        }
+        self.unlink_or_hide(parent, name).await
+    }
+
+    pub(crate) async fn rmdir(&self, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+        if is_hidden_name(parent, name) {
+            return Err(Errno::ENOENT);
+        }
+        self.client.rmdir(parent, name).await.or_errno("rmdir")
+    }
+
+    /// renameat2: plain (replacing), RENAME_NOREPLACE or RENAME_EXCHANGE. A replaced
+    /// file that is open here stays readable until its last close.
+    pub(crate) async fn rename(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        new_parent: InodeId,
+        new_name: &[u8],
+        flags: fuser::RenameFlags,
+    ) -> Result<(), Errno> {
+        if is_hidden_name(parent, name) {
+            return Err(Errno::ENOENT);
+        }
+        visible(new_parent, new_name)?;
+        if flags.contains(fuser::RenameFlags::RENAME_WHITEOUT) {
+            return Err(Errno::EINVAL);
+        }
+        let noreplace = flags.contains(fuser::RenameFlags::RENAME_NOREPLACE);
+        let exchange = flags.contains(fuser::RenameFlags::RENAME_EXCHANGE);
+        if noreplace && exchange {
+            return Err(Errno::EINVAL);
+        }
+        let hidden = if noreplace || exchange {
+            None
+        } else {
+            self.hide_replaced(new_parent, new_name).await
+        };
+        let result = self
+            .client
+            .rename(
+                parent,
+                name,
+                new_parent,
+                new_name,
+                RenameFlags {
+                    noreplace,
+                    exchange,
+                },
+            )
+            .await
+            .or_errno("rename");
+        if let (Err(_), Some((ino, hidden))) = (&result, &hidden) {
+            self.unhide(*ino, hidden).await;
+        }
+        result
+    }
+}

@@ -1,0 +1,139 @@
+//! Open files: create, open, read, write, flush, fsync, release.
+
+use super::entries::Caller;
+use super::hidden::is_hidden_name;
+use super::{Core, Entry};
+use crate::error::OrErrno;
+use ferrofs_client::{FileKind, InodeId, SetAttr};
+use fuser::Errno;
+
+/// A read within this distance of the previous read's end counts as sequential
+/// (the kernel's parallel read-ahead requests arrive a little out of order).
+const SEQUENTIAL_SLACK: u64 = 2 << 20;
+
+impl Core {
+    /// Create and open a regular file (O_EXCL makes an existing name EEXIST).
+    pub(crate) async fn create(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        mode: u32,
+        flags: i32,
+        caller: Caller,
+    ) -> Result<(Entry, u64), Errno> {
+        if is_hidden_name(parent, name) {
+            return Err(Errno::EPERM);
+        }
+        let (mode, gid) = self.new_owner(parent, caller, mode & 0o7777, false).await?;
+        let exclusive = flags & libc::O_EXCL != 0;
+        let attr = self
+            .client
+            .create(
+                parent,
+                name,
+                FileKind::File,
+                mode,
+                caller.uid,
+                gid,
+                exclusive,
+            )
+            .await
+            .or_errno("create")?;
+        let fh = self.open_attr(attr.ino, attr.size).await;
+        if flags & libc::O_TRUNC != 0 && attr.size > 0 {
+            if let Err(e) = self.truncate_open(attr.ino).await {
+                self.release(fh).await;
+                return Err(e);
+            }
+        }
+        let attr = self.client.getattr(attr.ino).await.or_errno("create")?;
+        Ok((Entry::of(&self.local_view(attr).await), fh))
+    }
+
+    /// Open: attributes are fetched again and cached chunks dropped (close-to-open).
+    /// O_TRUNC arrives here (FUSE_ATOMIC_O_TRUNC) and truncates after any buffered
+    /// writes of other handles.
+    pub(crate) async fn open(&self, ino: InodeId, flags: i32) -> Result<u64, Errno> {
+        let attr = self.client.getattr(ino).await.or_errno("open")?;
+        match attr.kind {
+            FileKind::Dir => return Err(Errno::EISDIR),
+            FileKind::File => {}
+            // FIFOs are opened by the kernel itself; a symlink is never opened.
+            _ => return Err(Errno::EINVAL),
+        }
+        let fh = self.open_attr(ino, attr.size).await;
+        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if flags & libc::O_TRUNC != 0 && writes {
+            if let Err(e) = self.truncate_open(ino).await {
+                self.release(fh).await;
+                return Err(e);
+            }
+        }
+        Ok(fh)
+    }
+
+    async fn open_attr(&self, ino: InodeId, size: u64) -> u64 {
+        let (fh, io, existed) = self.files.open(ino, || self.new_file_io(ino, size));
+        if existed {
+            io.reopened(size).await;
+        }
+        fh
+    }
+
+    async fn truncate_open(&self, ino: InodeId) -> Result<(), Errno> {
+        let io = self.files.io(ino).ok_or(Errno::EBADF)?;
+        io.setattr(SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
+        let sequential = h.is_sequential(offset, SEQUENTIAL_SLACK);
+        let data = h.io.read(offset, size, sequential).await?;
+        h.read_to(offset + data.len() as u64);
+        Ok(data)
+    }
+
+    pub(crate) async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+        let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
+        let n = u32::try_from(data.len()).map_err(|_| Errno::EINVAL)?;
+        h.io.write(offset, data).await?;
+        Ok(n)
+    }
+
+    /// flush (every close) and fsync: upload and commit before returning.
+    pub(crate) async fn flush(&self, fh: u64) -> Result<(), Errno> {
+        let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
+        h.io.flush().await
+    }
+
+    /// The last release of a file flushes it (writes through a shared mapping may
+    /// come after the last close) and removes its hidden name, if it has one.
+    pub(crate) async fn release(&self, fh: u64) {
+        let Some(released) = self.files.release(fh) else {
+            return;
+        };
+        let (handle, Some(last)) = (released.handle, released.last) else {
+            return;
+        };
+        if let Err(e) = last.io.flush().await {
+            tracing::error!(ino = %handle.ino, errno = e.code(), "flushing at the last close failed; unflushed writes are lost");
+        }
+        if let Some(hidden) = last.hidden {
+            self.remove_hidden(&hidden).await;
+        }
+    }
+
+    /// Flush every open file (at unmount).
+    pub(crate) async fn flush_all(&self) {
+        for (ino, io) in self.files.all_io() {
+            if let Err(e) = io.flush().await {
+                tracing::error!(%ino, errno = e.code(), "flushing at unmount failed; unflushed writes are lost");
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The file system behind the mount. `dispatch` implements fuser's `Filesystem`: each
+//! request is moved onto the tokio runtime and answered from there, so a slow cluster
+//! call never blocks the other requests. The operations themselves are methods of
+//! `Core`, one file per area, each returning `Result<_, Errno>`.
+
+mod attrs;
+mod dir;
+mod dispatch;
+mod entries;
+mod hidden;
+mod io;
+mod xattr;
+
+use crate::attr::kernel_attr;
+use crate::dir_stream::DirStream;
+use crate::file_io::FileIo;
+use crate::open_files::OpenFiles;
+use crate::options::MountOptions;
+use crate::read_cache::Budget;
+use ferrofs_client::{Client, FileAttr, InodeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::runtime::Handle;
+
+pub(crate) use dispatch::FerroFs;
+
+/// Bytes the read-ahead caches of one mount may hold together.
+const READ_CACHE_BUDGET: u64 = 256 << 20;
+
+/// An entry reply: the kernel's attributes and the inode's generation.
+pub(crate) struct Entry {
+    pub(crate) attr: fuser::FileAttr,
+    pub(crate) generation: u64,
+}
+
+impl Entry {
+    fn of(attr: &FileAttr) -> Entry {
+        Entry {
+            attr: kernel_attr(attr),
+            generation: attr.generation,
+        }
+    }
+}
+
+/// Everything the operations share.
+pub(crate) struct Core {
+    pub(crate) client: Client,
+    pub(crate) rt: Handle,
+    pub(crate) opts: MountOptions,
+    pub(crate) files: OpenFiles<FileIo>,
+    pub(crate) dirs: parking_lot::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<DirStream>>>>,
+    pub(crate) budget: Arc<Budget>,
+    pub(crate) hidden: hidden::HiddenDir,
+}
+
+impl Core {
+    pub(crate) fn new(client: Client, rt: Handle, opts: MountOptions) -> Core {
+        Core {
+            client,
+            rt,
+            opts,
+            files: OpenFiles::default(),
+            dirs: parking_lot::Mutex::new(HashMap::new()),
+            budget: Budget::new(READ_CACHE_BUDGET),
+            hidden: hidden::HiddenDir::default(),
+        }
+    }
+
+    /// Attributes as this mount sees them: an open file's unflushed writes count, and
+    /// a file kept alive under a hidden name does not count that name as a link.
+    pub(crate) async fn local_view(&self, mut attr: FileAttr) -> FileAttr {
+        if let Some(io) = self.files.io(attr.ino) {
+            io.overlay_attr(&mut attr).await;
+            if self.files.is_hidden(attr.ino) {
+                attr.nlink = attr.nlink.saturating_sub(1);
+            }
+        }
+        attr
+    }
+
+    fn new_file_io(&self, ino: InodeId, size: u64) -> FileIo {
+        FileIo::new(
+            self.client.clone(),
+            self.rt.clone(),
+            ino,
+            size,
+            self.budget.clone(),
+        )
+    }
+}

@@ -1,0 +1,106 @@
+//! Cluster-level reads: the data-server map, file-system usage and `ferrofs status`.
+//! They merge the Raft registry with the leader's in-memory liveness.
+
+use super::MetaService;
+use crate::namespace;
+use ferrofs_proto::meta_msg::{
+    ClusterStatus, DataServerInfo, MetaRequest, MetaResponse, ServerState, VoterStatus,
+};
+use ferrofs_proto::{FsError, NodeId};
+use openraft::type_config::async_runtime::WatchReceiver;
+
+impl MetaService {
+    /// Registered data servers with their live state and latest usage.
+    async fn data_servers(&self) -> Result<Vec<DataServerInfo>, FsError> {
+        let registry = self
+            .sm
+            .read(|view| namespace::data_servers(view))
+            .await
+            .map_err(|e| FsError::Internal(e.to_string()))?
+            .map_err(|e| FsError::Internal(e.to_string()))?;
+        Ok(self.liveness.merge(registry, &self.settings))
+    }
+
+    pub(crate) async fn cluster_map(&self) -> MetaResponse {
+        let result = async {
+            self.linearize().await?;
+            let servers = self.data_servers().await?;
+            match self.query(MetaRequest::ClusterMap).await? {
+                MetaResponse::Map(mut map) => {
+                    map.data_servers = servers;
+                    Ok(MetaResponse::Map(map))
+                }
+                other => Ok(other),
+            }
+        };
+        result.await.unwrap_or_else(MetaResponse::Error)
+    }
+
+    pub(crate) async fn stat_fs(&self) -> MetaResponse {
+        let result = async {
+            self.linearize().await?;
+            let servers = self.data_servers().await?;
+            match self.query(MetaRequest::StatFs).await? {
+                MetaResponse::StatFs(mut st) => {
+                    let serving = servers
+                        .iter()
+                        .filter(|s| !matches!(s.state, ServerState::Down | ServerState::Removed));
+                    st.capacity = serving.clone().map(|s| s.capacity).sum();
+                    st.used = serving.map(|s| s.used).sum();
+                    Ok(MetaResponse::StatFs(st))
+                }
+                other => Ok(other),
+            }
+        };
+        result.await.unwrap_or_else(MetaResponse::Error)
+    }
+
+    pub(crate) async fn cluster_status(&self) -> MetaResponse {
+        let result = async {
+            self.linearize().await?;
+            let data_servers = self.data_servers().await?;
+            let counts = self
+                .sm
+                .read(|view| namespace::counts(view))
+                .await
+                .map_err(|e| FsError::Internal(e.to_string()))?
+                .map_err(|e| FsError::Internal(e.to_string()))?;
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched().clone();
+            let membership = m.membership_config.membership();
+            let voter_ids: Vec<u64> = membership.voter_ids().collect();
+            let voters = membership
+                .nodes()
+                .map(|(id, node)| {
+                    let role = if m.current_leader == Some(*id) {
+                        "leader"
+                    } else if voter_ids.contains(id) {
+                        "follower"
+                    } else {
+                        "learner"
+                    };
+                    let matched_index = if *id == self.node_id {
+                        m.last_log_index
+                    } else {
+                        m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index)
+                    };
+                    VoterStatus { id: NodeId(*id), addr: node.addr.clone(), role: role.to_string(), matched_index }
+                })
+                .collect();
+            Ok(MetaResponse::Status(Box::new(ClusterStatus {
+                leader: m.current_leader.map(NodeId),
+                term: m.current_term,
+                commit_index: m.local_committed.as_ref().map_or(0, |l| l.index),
+                voters,
+                data_servers,
+                files: counts.files,
+                dirs: counts.dirs,
+                chunks: counts.chunks,
+                under_replicated: counts.under_replicated,
+                logical_bytes: counts.logical_bytes,
+                replication: self.settings.replication,
+            })))
+        };
+        result.await.unwrap_or_else(MetaResponse::Error)
+    }
+}

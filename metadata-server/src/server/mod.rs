@@ -1,0 +1,107 @@
+//! Serving one QUIC stream: read one `MetaRequest`, dispatch it, write one
+//! `MetaResponse`. Bad input is answered with an error (or the stream is dropped)
+//! and never affects other streams.
+
+mod cluster;
+mod errors;
+pub mod liveness;
+mod reads;
+mod writes;
+
+use crate::network::{rpc, serve};
+use crate::store::StateMachine;
+use crate::types::MetaRaft;
+use ferrofs_proto::config::ClusterSettings;
+use ferrofs_proto::frame;
+use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse};
+use ferrofs_proto::{FsError, WireError};
+use liveness::Liveness;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// How long a request may wait on Raft before the caller hears `Unavailable`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Confirming leadership for a read.
+    pub read: Duration,
+    /// Committing and applying a write.
+    pub write: Duration,
+}
+
+/// Everything a request handler needs; shared by all streams of a node.
+pub struct MetaService {
+    pub(crate) raft: MetaRaft,
+    pub(crate) node_id: u64,
+    pub(crate) sm: StateMachine,
+    pub(crate) settings: ClusterSettings,
+    pub(crate) liveness: Liveness,
+    pub(crate) timeouts: Timeouts,
+    /// Set once the namespace is known to be initialised (root, layout).
+    initialised: AtomicBool,
+}
+
+impl MetaService {
+    pub fn new(
+        raft: MetaRaft,
+        node_id: u64,
+        sm: StateMachine,
+        settings: ClusterSettings,
+        timeouts: Timeouts,
+    ) -> MetaService {
+        MetaService {
+            raft,
+            node_id,
+            sm,
+            settings,
+            liveness: Liveness::default(),
+            timeouts,
+            initialised: AtomicBool::new(false),
+        }
+    }
+
+    /// Serve one bidirectional stream.
+    pub async fn handle_stream(&self, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+        let response = match frame::read_msg::<MetaRequest>(&mut recv).await {
+            Ok(req) => self.dispatch(req, &mut recv).await,
+            Err(WireError::Transport(e)) => {
+                tracing::debug!(error = %e, "request stream failed");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "refusing a malformed request");
+                // Tell the peer to stop sending whatever else it had.
+                let _ = recv.stop(quinn::VarInt::from_u32(1));
+                MetaResponse::Error(FsError::Invalid(format!("bad request: {e}")))
+            }
+        };
+        if let Err(e) = frame::write_msg(&mut send, &response).await {
+            tracing::debug!(error = %e, "sending a response");
+            return;
+        }
+        let _ = send.finish();
+    }
+
+    async fn dispatch(&self, req: MetaRequest, recv: &mut quinn::RecvStream) -> MetaResponse {
+        match req {
+            MetaRequest::Raft(header) => {
+                let reply = serve::handle(&self.raft, self.node_id, self.sm.snapshots(), &header, recv).await;
+                match rpc::encode(&reply) {
+                    Ok(bytes) => MetaResponse::Raft(bytes),
+                    Err(m) => MetaResponse::Error(FsError::Internal(m)),
+                }
+            }
+            MetaRequest::Mutate { id, op } => self.mutate(id, op).await,
+            MetaRequest::Heartbeat(info) => self.heartbeat(&info),
+            MetaRequest::StatFs => self.stat_fs().await,
+            MetaRequest::ClusterMap => self.cluster_map().await,
+            MetaRequest::ClusterStatus => self.cluster_status().await,
+            read @ (MetaRequest::Lookup { .. }
+            | MetaRequest::GetAttr { .. }
+            | MetaRequest::ReadDir { .. }
+            | MetaRequest::ReadLink { .. }
+            | MetaRequest::GetXattr { .. }
+            | MetaRequest::ListXattr { .. }
+            | MetaRequest::GetChunks { .. }) => self.read(read).await,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Linearizable reads: only the leader answers, after a read-index barrier, from a
+//! point-in-time view of its state machine.
+
+use super::MetaService;
+use crate::namespace;
+use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse};
+use ferrofs_proto::FsError;
+use openraft::ReadPolicy;
+
+impl MetaService {
+    /// Confirm leadership with a quorum and wait until everything committed before
+    /// now is applied; then a local read is linearizable.
+    pub(crate) async fn linearize(&self) -> Result<(), FsError> {
+        let barrier = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+        match tokio::time::timeout(self.timeouts.read, barrier).await {
+            Ok(Ok(_)) => self.ensure_initialised().await,
+            Ok(Err(e)) => Err(self.read_error(e)),
+            Err(_) => Err(FsError::Unavailable("timed out confirming leadership".into())),
+        }
+    }
+
+    /// Run a namespace query on the state machine (after `linearize`).
+    pub(crate) async fn query(&self, req: MetaRequest) -> Result<MetaResponse, FsError> {
+        let settings = self.settings.clone();
+        match self.sm.read(move |view| namespace::query(view, &settings, &req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading the namespace");
+                Err(FsError::Internal(e.to_string()))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the namespace");
+                Err(FsError::Internal(e.to_string()))
+            }
+        }
+    }
+
+    pub(crate) async fn read(&self, req: MetaRequest) -> MetaResponse {
+        if let Err(e) = self.linearize().await {
+            return MetaResponse::Error(e);
+        }
+        self.query(req).await.unwrap_or_else(MetaResponse::Error)
+    }
+}
