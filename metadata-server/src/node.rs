@@ -29,7 +29,10 @@ pub enum MetaError {
     Endpoint(#[from] ferrofs_proto::WireError),
     /// The Raft log or state machine could not be opened.
     #[error("opening storage in {path}: {source}")]
-    Storage { path: PathBuf, source: std::io::Error },
+    Storage {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// openraft refused the configuration or failed to start.
     #[error("starting raft: {0}")]
     Raft(String),
@@ -56,7 +59,9 @@ pub fn raft_config(cfg: &MetaConfig) -> Result<openraft::Config, MetaError> {
         max_payload_entries: 64,
         ..openraft::Config::default()
     };
-    config.validate().map_err(|e| MetaError::Raft(e.to_string()))
+    config
+        .validate()
+        .map_err(|e| MetaError::Raft(e.to_string()))
 }
 
 /// Bind the node's QUIC endpoint (before `MetaNode::start_on`, so tests can learn
@@ -83,11 +88,18 @@ impl MetaNode {
     }
 
     /// Start on an endpoint bound by `bind`.
-    pub async fn start_on(cfg: MetaConfig, endpoint: quinn::Endpoint) -> Result<MetaNode, MetaError> {
+    pub async fn start_on(
+        cfg: MetaConfig,
+        endpoint: quinn::Endpoint,
+    ) -> Result<MetaNode, MetaError> {
         cfg.validate()?;
-        let local_addr = endpoint.local_addr().map_err(|e| MetaError::Endpoint(e.into()))?;
-        let (log, sm) = store::open(&cfg.data_dir)
-            .map_err(|source| MetaError::Storage { path: cfg.data_dir.clone(), source })?;
+        let local_addr = endpoint
+            .local_addr()
+            .map_err(|e| MetaError::Endpoint(e.into()))?;
+        let (log, sm) = store::open(&cfg.data_dir).map_err(|source| MetaError::Storage {
+            path: cfg.data_dir.clone(),
+            source,
+        })?;
         let network = Network::new(Connector::new(endpoint.clone()));
         let id = cfg.node_id.0;
         let raft = openraft::Raft::new(id, Arc::new(raft_config(&cfg)?), network, log, sm.clone())
@@ -96,8 +108,17 @@ impl MetaNode {
         bootstrap(&raft, &cfg).await?;
 
         let election_max = cfg.raft.election_timeout_max;
-        let timeouts = Timeouts { read: election_max * 3, write: (election_max * 5).max(Duration::from_secs(5)) };
-        let service = Arc::new(MetaService::new(raft.clone(), id, sm.clone(), cfg.cluster.clone(), timeouts));
+        let timeouts = Timeouts {
+            read: election_max * 3,
+            write: (election_max * 5).max(Duration::from_secs(5)),
+        };
+        let service = Arc::new(MetaService::new(
+            raft.clone(),
+            id,
+            sm.clone(),
+            cfg.cluster.clone(),
+            timeouts,
+        ));
         let serve = {
             let service = service.clone();
             tokio::spawn(serve_streams(endpoint.clone(), move |_conn, send, recv| {
@@ -107,7 +128,13 @@ impl MetaNode {
         };
         let watch = tokio::spawn(watch_leadership(service));
         tracing::info!(node = id, addr = %local_addr, "metadata server started");
-        Ok(MetaNode { raft, sm, endpoint, tasks: vec![serve, watch], local_addr })
+        Ok(MetaNode {
+            raft,
+            sm,
+            endpoint,
+            tasks: vec![serve, watch],
+            local_addr,
+        })
     }
 
     pub fn raft(&self) -> &MetaRaft {
@@ -125,11 +152,16 @@ impl MetaNode {
 
     /// Stop serving, shut Raft down and release the port.
     pub async fn shutdown(self) -> Result<(), MetaError> {
-        self.endpoint.close(quinn::VarInt::from_u32(0), b"shutting down");
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"shutting down");
         for task in &self.tasks {
             task.abort();
         }
-        let result = self.raft.shutdown().await.map_err(|e| MetaError::Shutdown(e.to_string()));
+        let result = self
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| MetaError::Shutdown(e.to_string()));
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
         tracing::info!(addr = %self.local_addr, "metadata server stopped");
         result
@@ -140,17 +172,31 @@ impl MetaNode {
 /// Every node may do so; all propose the same membership, and "already initialised"
 /// is not a failure.
 async fn bootstrap(raft: &MetaRaft, cfg: &MetaConfig) -> Result<(), MetaError> {
-    if raft.is_initialized().await.map_err(|e| MetaError::Raft(e.to_string()))? {
+    if raft
+        .is_initialized()
+        .await
+        .map_err(|e| MetaError::Raft(e.to_string()))?
+    {
         return Ok(());
     }
     let voters: BTreeMap<u64, BasicNode> = cfg
         .initial_voters
         .iter()
-        .map(|p| (p.id.0, BasicNode { addr: p.addr.clone() }))
+        .map(|p| {
+            (
+                p.id.0,
+                BasicNode {
+                    addr: p.addr.clone(),
+                },
+            )
+        })
         .collect();
     match raft.initialize(voters).await {
         Ok(()) => {
-            tracing::info!(voters = cfg.initial_voters.len(), "initialised a new cluster");
+            tracing::info!(
+                voters = cfg.initial_voters.len(),
+                "initialised a new cluster"
+            );
             Ok(())
         }
         Err(openraft::errors::RaftError::APIError(e)) => {

@@ -26,7 +26,10 @@ pub enum LogCommand {
     /// Create the root directory if it does not exist and store the cluster layout
     /// (chunk size, replication); proposed by a leader that finds the namespace
     /// uninitialised, so the root gets the leader's clock rather than a made-up one.
-    Init { ctx: ApplyContext, settings: ClusterSettings },
+    Init {
+        ctx: ApplyContext,
+        settings: ClusterSettings,
+    },
 }
 
 impl fmt::Display for LogCommand {

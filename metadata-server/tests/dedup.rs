@@ -15,7 +15,9 @@ async fn same_request_id_is_applied_once() {
 
     let mkdir = cluster.mkdir("once");
     let first = cluster.call(leader, &mkdir).await;
-    let MetaResponse::Attr(first_attr) = &first else { panic!("expected Attr, got {first:?}") };
+    let MetaResponse::Attr(first_attr) = &first else {
+        panic!("expected Attr, got {first:?}")
+    };
     tracing::info!("phase 1: the first attempt created the directory");
 
     let retry = cluster.call(leader, &mkdir).await;
@@ -23,7 +25,11 @@ async fn same_request_id_is_applied_once() {
     tracing::info!("phase 2: a retry on the same leader is answered from the dedup record");
 
     let fresh = cluster.call(leader, &cluster.mkdir("once")).await;
-    assert_eq!(fresh, MetaResponse::Error(FsError::Exists), "a new request id is a new request");
+    assert_eq!(
+        fresh,
+        MetaResponse::Error(FsError::Exists),
+        "a new request id is a new request"
+    );
 
     // The dedup record is Raft state: a new leader answers the retry alike.
     cluster.stop(leader).await;
@@ -33,11 +39,21 @@ async fn same_request_id_is_applied_once() {
     tracing::info!("phase 3: a retry after a leader change is answered alike");
 
     let listing = cluster
-        .call_leader(&MetaRequest::ReadDir { ino: InodeId::ROOT, after: None, limit: 100 })
+        .call_leader(&MetaRequest::ReadDir {
+            ino: InodeId::ROOT,
+            after: None,
+            limit: 100,
+        })
         .await;
-    let MetaResponse::Entries { entries, .. } = listing else { panic!("expected Entries, got {listing:?}") };
+    let MetaResponse::Entries { entries, .. } = listing else {
+        panic!("expected Entries, got {listing:?}")
+    };
     let names: Vec<&[u8]> = entries.iter().map(|e| e.name.as_slice()).collect();
-    assert_eq!(names, vec![&b"once"[..]], "exactly one directory was created");
+    assert_eq!(
+        names,
+        vec![&b"once"[..]],
+        "exactly one directory was created"
+    );
     match cluster.call_leader(&lookup("once")).await {
         MetaResponse::Attr(a) => assert_eq!(a.ino, first_attr.ino),
         other => panic!("expected Attr, got {other:?}"),
@@ -46,7 +62,10 @@ async fn same_request_id_is_applied_once() {
     // A refused request is remembered too: the retry does not turn into a success.
     let rmdir = MetaRequest::Mutate {
         id: cluster.next_request_id(),
-        op: MetaOp::Rmdir { parent: InodeId::ROOT, name: b"missing".to_vec() },
+        op: MetaOp::Rmdir {
+            parent: InodeId::ROOT,
+            name: b"missing".to_vec(),
+        },
     };
     let refused = cluster.call_leader(&rmdir).await;
     assert_eq!(refused, MetaResponse::Error(FsError::NotFound));

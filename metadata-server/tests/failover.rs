@@ -29,10 +29,17 @@ async fn three_voters_write_redirect_and_fail_over() {
     let follower = (1..=3).find(|id| *id != leader).expect("a follower");
     match cluster.call(follower, &lookup("alpha")).await {
         MetaResponse::Error(FsError::NotLeader { leader_addr }) => {
-            assert_eq!(leader_addr, Some(cluster.addr(leader)), "the follower names the leader");
+            assert_eq!(
+                leader_addr,
+                Some(cluster.addr(leader)),
+                "the follower names the leader"
+            );
             let addr = leader_addr.expect("addr");
-            let again: MetaResponse =
-                cluster.client.call(&addr, &lookup("alpha"), common::CALL_TIMEOUT).await.expect("call");
+            let again: MetaResponse = cluster
+                .client
+                .call(&addr, &lookup("alpha"), common::CALL_TIMEOUT)
+                .await
+                .expect("call");
             assert_eq!(attr_ino(&again), ino);
         }
         other => panic!("a follower must redirect reads, got {other:?}"),
@@ -44,13 +51,27 @@ async fn three_voters_write_redirect_and_fail_over() {
         let killed_at = Instant::now();
         cluster.stop(old_leader).await;
         tracing::info!(stop_took = ?killed_at.elapsed(), "stopped the leader");
-        let new_leader = cluster.wait_leader(ELECTION_MAX * 3 + Duration::from_millis(500)).await;
+        let new_leader = cluster
+            .wait_leader(ELECTION_MAX * 3 + Duration::from_millis(500))
+            .await;
         let took = killed_at.elapsed();
         assert_ne!(new_leader, old_leader);
-        assert!(took <= ELECTION_MAX * 3 + Duration::from_millis(500), "election took {took:?}");
-        tracing::info!(round, new_leader, ?took, "phase 4: a new leader after leader loss");
+        assert!(
+            took <= ELECTION_MAX * 3 + Duration::from_millis(500),
+            "election took {took:?}"
+        );
+        tracing::info!(
+            round,
+            new_leader,
+            ?took,
+            "phase 4: a new leader after leader loss"
+        );
 
-        assert_eq!(attr_ino(&cluster.call_leader(&lookup("alpha")).await), ino, "data kept");
+        assert_eq!(
+            attr_ino(&cluster.call_leader(&lookup("alpha")).await),
+            ino,
+            "data kept"
+        );
         let name = format!("round-{round}");
         attr_ino(&cluster.call_leader(&cluster.mkdir(&name)).await);
 

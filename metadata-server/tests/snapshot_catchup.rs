@@ -15,29 +15,60 @@ async fn lagging_follower_catches_up_by_snapshot() {
     let mut cluster = TestCluster::start_with(3, SNAPSHOT_AFTER).await;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await;
     let lagging = (1..=3).find(|id| *id != leader).expect("a follower");
-    assert!(matches!(cluster.call(leader, &cluster.mkdir("before")).await, MetaResponse::Attr(_)));
+    assert!(matches!(
+        cluster.call(leader, &cluster.mkdir("before")).await,
+        MetaResponse::Attr(_)
+    ));
     cluster.stop(lagging).await;
     tracing::info!(lagging, "phase 1: a follower is down");
 
     for i in 0..(SNAPSHOT_AFTER * 4) {
         let resp = cluster.call_leader(&cluster.mkdir(&format!("d{i}"))).await;
-        assert!(matches!(resp, MetaResponse::Attr(_)), "mkdir d{i}: {resp:?}");
+        assert!(
+            matches!(resp, MetaResponse::Attr(_)),
+            "mkdir d{i}: {resp:?}"
+        );
     }
-    let purged = wait_for("the leader to purge its log", Duration::from_secs(20), || async {
-        let m = cluster.node(leader).raft().metrics().borrow_watched().clone();
-        m.purged.filter(|p| p.index > SNAPSHOT_AFTER).map(|p| p.index)
-    })
+    let purged = wait_for(
+        "the leader to purge its log",
+        Duration::from_secs(20),
+        || async {
+            let m = cluster
+                .node(leader)
+                .raft()
+                .metrics()
+                .borrow_watched()
+                .clone();
+            m.purged
+                .filter(|p| p.index > SNAPSHOT_AFTER)
+                .map(|p| p.index)
+        },
+    )
     .await;
     tracing::info!(purged, "phase 2: the others wrote, snapshotted and purged");
 
     cluster.restart(lagging).await;
-    let target = cluster.node(leader).raft().metrics().borrow_watched().last_applied.clone();
+    let target = cluster
+        .node(leader)
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .last_applied;
     let target = target.expect("leader applied").index;
-    let installed = wait_for("the follower to catch up", Duration::from_secs(30), || async {
-        let m = cluster.node(lagging).raft().metrics().borrow_watched().clone();
-        let applied = m.last_applied.map_or(0, |l| l.index);
-        (applied >= target).then_some(m.snapshot)
-    })
+    let installed = wait_for(
+        "the follower to catch up",
+        Duration::from_secs(30),
+        || async {
+            let m = cluster
+                .node(lagging)
+                .raft()
+                .metrics()
+                .borrow_watched()
+                .clone();
+            let applied = m.last_applied.map_or(0, |l| l.index);
+            (applied >= target).then_some(m.snapshot)
+        },
+    )
     .await;
     assert!(
         installed.is_some_and(|s| s.index >= purged),
@@ -60,7 +91,13 @@ async fn lagging_follower_catches_up_by_snapshot() {
     // And it can lead: stop the old leader and read through whoever leads now.
     cluster.stop(leader).await;
     cluster.wait_leader(Duration::from_secs(20)).await;
-    assert!(matches!(cluster.call_leader(&lookup("before")).await, MetaResponse::Attr(_)));
-    assert!(matches!(cluster.call_leader(&lookup(&last)).await, MetaResponse::Attr(_)));
+    assert!(matches!(
+        cluster.call_leader(&lookup("before")).await,
+        MetaResponse::Attr(_)
+    ));
+    assert!(matches!(
+        cluster.call_leader(&lookup(&last)).await,
+        MetaResponse::Attr(_)
+    ));
     cluster.shutdown().await;
 }

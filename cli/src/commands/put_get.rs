@@ -23,7 +23,7 @@ pub fn progress_bar(total: Option<u64>) -> ProgressBar {
         Some(n) => {
             let pb = ProgressBar::new(n);
             let style = ProgressStyle::with_template(
-                "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                "{wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             pb.set_style(style);

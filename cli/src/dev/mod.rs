@@ -8,7 +8,7 @@ pub mod processes;
 
 use crate::args::{DevCommand, DevDirArgs, DevUpArgs};
 use crate::commands::status::render_status;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use layout::{Layout, LayoutRequest, Prepared, Role};
 use pids::PidEntry;
 use processes::{Running, STOP_GRACE};
@@ -77,14 +77,24 @@ async fn up(args: DevUpArgs) -> Result<()> {
     let mut children = start_all(&layout, &meta_bin, &data_bin).await?;
 
     let waited = tokio::select! {
-        r = health::wait_healthy(&layout, &mut children, args.timeout) => r,
-        _ = signals.recv() => Err(anyhow!("interrupted while waiting for the cluster to start")),
+        r = health::wait_healthy(&layout, &mut children, args.timeout) => Some(r),
+        _ = signals.recv() => None,
     };
     let status = match waited {
-        Ok(s) => s,
-        Err(e) => {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
             stop(&layout, &mut children).await;
             return Err(e);
+        }
+        // Ctrl-C before the cluster was healthy: a clean stop in the foreground (what
+        // was asked for), a failure with --detach (no cluster is left running).
+        None => {
+            eprintln!("interrupted before the cluster was healthy; stopping it");
+            stop(&layout, &mut children).await;
+            if args.detach {
+                bail!("interrupted while waiting for the cluster to start");
+            }
+            return Ok(());
         }
     };
     print!("{}", render_status(&status));

@@ -147,9 +147,15 @@ impl Filesystem for FerroFs {
     }
 
     fn destroy(&mut self) {
-        let core = self.core.clone();
-        // Called on the session thread, outside the runtime.
-        self.core.rt.block_on(async move { core.flush_all().await });
+        // Runs on the session thread. A scoped thread keeps `block_on` legal even if
+        // that thread is inside a runtime.
+        let (core, rt) = (self.core.clone(), self.core.rt.clone());
+        std::thread::scope(|s| {
+            let flushed = s.spawn(move || rt.block_on(async move { core.flush_all().await }));
+            if flushed.join().is_err() {
+                tracing::error!("flushing open files at unmount panicked");
+            }
+        });
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

@@ -7,15 +7,17 @@ use super::Core;
 use crate::error::OrErrno;
 use ferrofs_client::{FileAttr, FileKind, FsError, InodeId, RenameFlags};
 use fuser::Errno;
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::OnceCell;
 
 /// The hidden folder's name in the root.
 pub(crate) const HIDDEN_DIR: &[u8] = b".ferrofs-unlinked";
 
 #[derive(Default)]
 pub(crate) struct HiddenDir {
-    ino: OnceCell<InodeId>,
+    /// The folder's inode once found or made; forgotten if using it fails (another
+    /// client may have removed it).
+    ino: Mutex<Option<InodeId>>,
     seq: AtomicU64,
 }
 
@@ -27,38 +29,40 @@ pub(crate) fn is_hidden_name(parent: InodeId, name: &[u8]) -> bool {
 impl Core {
     /// The hidden folder, made on first use.
     async fn hidden_dir(&self) -> Result<InodeId, Errno> {
-        let ino = self
-            .hidden
-            .ino
-            .get_or_try_init(|| async {
-                const OP: &str = "hidden folder";
-                let found = match self.client.lookup(InodeId::ROOT, HIDDEN_DIR).await {
+        const OP: &str = "hidden folder";
+        if let Some(ino) = *self.hidden.ino.lock() {
+            return Ok(ino);
+        }
+        let found = match self.client.lookup(InodeId::ROOT, HIDDEN_DIR).await {
+            Ok(a) => a,
+            Err(e) if e.fs() == Some(&FsError::NotFound) => {
+                match self
+                    .client
+                    .mkdir(InodeId::ROOT, HIDDEN_DIR, 0o700, 0, 0)
+                    .await
+                {
                     Ok(a) => a,
-                    Err(e) if e.fs() == Some(&FsError::NotFound) => {
-                        match self
-                            .client
-                            .mkdir(InodeId::ROOT, HIDDEN_DIR, 0o700, 0, 0)
-                            .await
-                        {
-                            Ok(a) => a,
-                            Err(e) if e.fs() == Some(&FsError::Exists) => self
-                                .client
-                                .lookup(InodeId::ROOT, HIDDEN_DIR)
-                                .await
-                                .or_errno(OP)?,
-                            Err(e) => return Err(e).or_errno(OP),
-                        }
-                    }
+                    // Another mount made it meanwhile.
+                    Err(e) if e.fs() == Some(&FsError::Exists) => self
+                        .client
+                        .lookup(InodeId::ROOT, HIDDEN_DIR)
+                        .await
+                        .or_errno(OP)?,
                     Err(e) => return Err(e).or_errno(OP),
-                };
-                if found.kind != FileKind::Dir {
-                    tracing::error!("/.ferrofs-unlinked exists and is not a folder");
-                    return Err(Errno::EIO);
                 }
-                Ok(found.ino)
-            })
-            .await?;
-        Ok(*ino)
+            }
+            Err(e) => return Err(e).or_errno(OP),
+        };
+        if found.kind != FileKind::Dir {
+            tracing::error!("/.ferrofs-unlinked exists and is not a folder");
+            return Err(Errno::EIO);
+        }
+        *self.hidden.ino.lock() = Some(found.ino);
+        Ok(found.ino)
+    }
+
+    fn forget_hidden_dir(&self) {
+        *self.hidden.ino.lock() = None;
     }
 
     fn hidden_name(&self, ino: InodeId) -> Vec<u8> {
@@ -72,22 +76,26 @@ impl Core {
     }
 
     /// Unlink `name`, or move it into the hidden folder if it is the last name of a
-    /// file open here.
+    /// file open here. If hiding fails, the name is unlinked plainly.
     pub(crate) async fn unlink_or_hide(&self, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
         let attr = self.client.lookup(parent, name).await.or_errno("unlink")?;
         if self.must_hide(&attr) {
-            let dir = self.hidden_dir().await?;
-            let hidden = self.hidden_name(attr.ino);
-            if self.files.set_hidden(attr.ino, hidden.clone()) {
-                let flags = RenameFlags {
-                    noreplace: true,
-                    exchange: false,
-                };
-                let moved = self.client.rename(parent, name, dir, &hidden, flags).await;
-                if moved.is_err() {
-                    self.files.clear_hidden(attr.ino);
+            if let Ok(dir) = self.hidden_dir().await {
+                let hidden = self.hidden_name(attr.ino);
+                if self.files.set_hidden(attr.ino, hidden.clone()) {
+                    let flags = RenameFlags {
+                        noreplace: true,
+                        exchange: false,
+                    };
+                    match self.client.rename(parent, name, dir, &hidden, flags).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) => {
+                            tracing::warn!(ino = %attr.ino, error = %e, "hiding an unlinked open file failed; unlinking it");
+                            self.files.clear_hidden(attr.ino);
+                            self.forget_hidden_dir();
+                        }
+                    }
                 }
-                return moved.or_errno("unlink");
             }
         }
         self.client.unlink(parent, name).await.or_errno("unlink")
@@ -114,6 +122,7 @@ impl Core {
             Err(e) => {
                 tracing::warn!(ino = %target.ino, error = %e, "linking a replaced open file into the hidden folder failed");
                 self.files.clear_hidden(target.ino);
+                self.forget_hidden_dir();
                 None
             }
         }

@@ -26,7 +26,9 @@ struct Args {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -34,20 +36,28 @@ fn init_tracing(json: bool) {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Register SIGINT and SIGTERM handlers now (before the server starts, so an early
+/// signal is not lost); the returned future completes on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-        }
+    })
+}
+
+/// A multi-line parser message (with a source snippet) as one line: its first line
+/// (where) and its last (what).
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, .., last] => format!("{first}: {last}"),
     }
 }
 
@@ -57,7 +67,7 @@ fn main() -> ExitCode {
     let config: MetaConfig = match load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ferrofs-meta: {e}");
+            eprintln!("ferrofs-meta: {}", one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -68,7 +78,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(ferrofs_meta::run(config, shutdown_signal())) {
+    let result = runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        ferrofs_meta::run(config, shutdown).await
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "metadata server failed");

@@ -11,7 +11,9 @@ use ferrofs_proto::WireError;
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::v2::RaftNetworkV2;
 use openraft::network::{RPCOption, RaftNetworkFactory};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
 use openraft::{BasicNode, OptionalSend};
 use std::future::Future;
 use std::time::Duration;
@@ -33,7 +35,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient { connector: self.connector.clone(), target, addr: node.addr.clone() }
+        PeerClient {
+            connector: self.connector.clone(),
+            target,
+            addr: node.addr.clone(),
+        }
     }
 }
 
@@ -88,8 +94,17 @@ enum Payload {
 }
 
 impl PeerClient {
-    async fn call(&self, rpc: RaftRpc, payload: Payload, timeout: Duration) -> Result<RaftReply, CallError> {
-        let header = rpc::encode(&RaftHeader { to: self.target, rpc }).map_err(CallError::Network)?;
+    async fn call(
+        &self,
+        rpc: RaftRpc,
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<RaftReply, CallError> {
+        let header = rpc::encode(&RaftHeader {
+            to: self.target,
+            rpc,
+        })
+        .map_err(CallError::Network)?;
         let work = async {
             let (mut send, mut recv) = self.connector.open(&self.addr).await?;
             frame::write_msg(&mut send, &MetaRequest::Raft(header)).await?;
@@ -133,17 +148,24 @@ impl PeerClient {
                     "{} is node {actual}, not node {}",
                     self.addr, self.target
                 ))),
-                Ok(RaftReply::Failed(m)) => Err(CallError::Network(format!("node {}: {m}", self.target))),
+                Ok(RaftReply::Failed(m)) => {
+                    Err(CallError::Network(format!("node {}: {m}", self.target)))
+                }
                 Ok(reply) => Ok(reply),
                 Err(m) => Err(CallError::Network(m)),
             },
             MetaResponse::Error(e) => Err(CallError::Network(format!("node {}: {e}", self.target))),
-            other => Err(CallError::Network(format!("unexpected reply to a raft rpc: {other:?}"))),
+            other => Err(CallError::Network(format!(
+                "unexpected reply to a raft rpc: {other:?}"
+            ))),
         }
     }
 
     fn unexpected(&self, reply: RaftReply) -> CallError {
-        CallError::Network(format!("node {} sent a mismatched reply: {reply:?}", self.target))
+        CallError::Network(format!(
+            "node {} sent a mismatched reply: {reply:?}",
+            self.target
+        ))
     }
 }
 
@@ -157,7 +179,14 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let bytes = rpc::encode(&req).map_err(CallError::Network)?;
         let len = bytes.len() as u64;
-        match self.call(RaftRpc::Append { len }, Payload::Bytes(bytes), option.soft_ttl()).await? {
+        match self
+            .call(
+                RaftRpc::Append { len },
+                Payload::Bytes(bytes),
+                option.soft_ttl(),
+            )
+            .await?
+        {
             RaftReply::Append(resp) => Ok(resp),
             other => Err(self.unexpected(other).into()),
         }
@@ -168,7 +197,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.call(RaftRpc::Vote(req), Payload::None, option.soft_ttl()).await? {
+        match self
+            .call(RaftRpc::Vote(req), Payload::None, option.soft_ttl())
+            .await?
+        {
             RaftReply::Vote(resp) => Ok(resp),
             other => Err(self.unexpected(other).into()),
         }
@@ -179,7 +211,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.call(RaftRpc::PreVote(req), Payload::None, option.soft_ttl()).await? {
+        match self
+            .call(RaftRpc::PreVote(req), Payload::None, option.soft_ttl())
+            .await?
+        {
             RaftReply::Vote(resp) => Ok(resp),
             other => Err(self.unexpected(other).into()),
         }
@@ -192,11 +227,18 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let len = snapshot.snapshot.len().map_err(|e| CallError::Network(e.to_string()))?;
+        let len = snapshot
+            .snapshot
+            .len()
+            .map_err(|e| CallError::Network(e.to_string()))?;
         let mut file = snapshot.snapshot.into_file();
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
             .map_err(|e| CallError::Network(e.to_string()))?;
-        let rpc = RaftRpc::Snapshot { vote, meta: snapshot.meta, len };
+        let rpc = RaftRpc::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            len,
+        };
         tracing::info!(target_node = self.target, len, "sending a snapshot");
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),

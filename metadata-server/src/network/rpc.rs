@@ -23,11 +23,17 @@ pub struct RaftHeader {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum RaftRpc {
     /// Followed by `len` bytes: a postcard `AppendEntriesRequest`.
-    Append { len: u64 },
+    Append {
+        len: u64,
+    },
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
     /// Followed by `len` bytes of snapshot file.
-    Snapshot { vote: Vote, meta: SnapshotMeta, len: u64 },
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        len: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,7 +42,9 @@ pub enum RaftReply {
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
     /// The RPC was addressed to another node id.
-    WrongNode { actual: u64 },
+    WrongNode {
+        actual: u64,
+    },
     /// The receiver could not handle it (malformed, too large, Raft stopped).
     Failed(String),
 }
@@ -64,9 +72,18 @@ mod tests {
     #[test]
     fn openraft_messages_survive_postcard() {
         let cmd = LogCommand::Meta(MetaCommand {
-            request_id: Some(RequestId { client: ClientId(3), seq: 9 }),
+            request_id: Some(RequestId {
+                client: ClientId(3),
+                seq: 9,
+            }),
             ctx: ApplyContext { now: Timestamp(42) },
-            op: MetaOp::Mkdir { parent: InodeId::ROOT, name: b"d".to_vec(), mode: 0o755, uid: 1, gid: 2 },
+            op: MetaOp::Mkdir {
+                parent: InodeId::ROOT,
+                name: b"d".to_vec(),
+                mode: 0o755,
+                uid: 1,
+                gid: 2,
+            },
         });
         let req = AppendEntriesRequest::<TypeConfig> {
             vote: Vote::new_committed(3, 1),
@@ -83,7 +100,11 @@ mod tests {
 
         let header = RaftHeader {
             to: 2,
-            rpc: RaftRpc::Snapshot { vote: Vote::new(4, 2), meta: SnapshotMeta::default(), len: 10 },
+            rpc: RaftRpc::Snapshot {
+                vote: Vote::new(4, 2),
+                meta: SnapshotMeta::default(),
+                len: 10,
+            },
         };
         let bytes = encode(&header).expect("encode");
         let back: RaftHeader = decode(&bytes).expect("decode");

@@ -30,7 +30,9 @@ pub async fn handle(
     match header.rpc {
         RaftRpc::Append { len } => {
             if len > MAX_APPEND_BYTES {
-                return RaftReply::Failed(format!("append of {len} bytes exceeds {MAX_APPEND_BYTES}"));
+                return RaftReply::Failed(format!(
+                    "append of {len} bytes exceeds {MAX_APPEND_BYTES}"
+                ));
             }
             let bytes = match frame::read_payload(recv, len).await {
                 Ok(b) => b,
@@ -55,14 +57,25 @@ pub async fn handle(
         },
         RaftRpc::Snapshot { vote, meta, len } => {
             if len > MAX_SNAPSHOT_BYTES {
-                return RaftReply::Failed(format!("snapshot of {len} bytes exceeds {MAX_SNAPSHOT_BYTES}"));
+                return RaftReply::Failed(format!(
+                    "snapshot of {len} bytes exceeds {MAX_SNAPSHOT_BYTES}"
+                ));
             }
             let tmp = snapshots.temp_path("incoming");
             let reply = match receive_file(recv, &tmp, len).await {
                 Ok(()) => match SnapshotData::open(&tmp) {
                     Ok(data) => {
                         tracing::info!(len, "received a snapshot; installing");
-                        match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
+                        match raft
+                            .install_full_snapshot(
+                                vote,
+                                Snapshot {
+                                    meta,
+                                    snapshot: data,
+                                },
+                            )
+                            .await
+                        {
                             Ok(resp) => RaftReply::Snapshot(resp),
                             Err(e) => RaftReply::Failed(e.to_string()),
                         }
@@ -82,12 +95,18 @@ pub async fn handle(
 
 /// Copy exactly `len` bytes from the stream into `path` and fsync it.
 async fn receive_file(recv: &mut quinn::RecvStream, path: &Path, len: u64) -> Result<(), String> {
-    let mut file = tokio::fs::File::create(path).await.map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 1 << 20];
     let mut left = len;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        match recv.read(&mut buf[..want]).await.map_err(|e| e.to_string())? {
+        match recv
+            .read(&mut buf[..want])
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Some(n) => {
                 file.write_all(&buf[..n]).await.map_err(|e| e.to_string())?;
                 left -= n as u64;

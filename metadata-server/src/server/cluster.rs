@@ -82,9 +82,17 @@ impl MetaService {
                     let matched_index = if *id == self.node_id {
                         m.last_log_index
                     } else {
-                        m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index)
+                        m.replication
+                            .as_ref()
+                            .and_then(|r| r.get(id).cloned().flatten())
+                            .map(|l| l.index)
                     };
-                    VoterStatus { id: NodeId(*id), addr: node.addr.clone(), role: role.to_string(), matched_index }
+                    VoterStatus {
+                        id: NodeId(*id),
+                        addr: node.addr.clone(),
+                        role: role.to_string(),
+                        matched_index,
+                    }
                 })
                 .collect();
             Ok(MetaResponse::Status(Box::new(ClusterStatus {

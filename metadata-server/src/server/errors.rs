@@ -4,7 +4,9 @@
 use super::MetaService;
 use crate::types::TypeConfig;
 use ferrofs_proto::FsError;
-use openraft::errors::{ClientWriteError, Fatal, ForwardToLeader, LinearizableReadError, RaftError};
+use openraft::errors::{
+    ClientWriteError, Fatal, ForwardToLeader, LinearizableReadError, RaftError,
+};
 
 impl MetaService {
     /// The address of the current leader, if this node knows it.
@@ -12,7 +14,10 @@ impl MetaService {
         let leader = leader?;
         let metrics = self.raft.metrics();
         let m = openraft::type_config::async_runtime::WatchReceiver::borrow_watched(&metrics);
-        m.membership_config.membership().get_node(&leader).map(|n| n.addr.clone())
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
     }
 
     pub(crate) fn not_leader(&self, fwd: &ForwardToLeader<TypeConfig>) -> FsError {
@@ -23,7 +28,10 @@ impl MetaService {
         FsError::NotLeader { leader_addr }
     }
 
-    pub(crate) fn read_error(&self, e: RaftError<TypeConfig, LinearizableReadError<TypeConfig>>) -> FsError {
+    pub(crate) fn read_error(
+        &self,
+        e: RaftError<TypeConfig, LinearizableReadError<TypeConfig>>,
+    ) -> FsError {
         match e {
             RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => self.not_leader(&f),
             RaftError::APIError(LinearizableReadError::QuorumNotEnough(q)) => {
@@ -33,12 +41,15 @@ impl MetaService {
         }
     }
 
-    pub(crate) fn write_error(&self, e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> FsError {
+    pub(crate) fn write_error(
+        &self,
+        e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
+    ) -> FsError {
         match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.not_leader(&f),
-            RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => {
-                FsError::Unavailable("the leader changed before the request committed; retry it".into())
-            }
+            RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => FsError::Unavailable(
+                "the leader changed before the request committed; retry it".into(),
+            ),
             RaftError::APIError(other) => FsError::Internal(other.to_string()),
             RaftError::Fatal(f) => stopped(&f),
         }

@@ -27,7 +27,12 @@ pub struct Liveness {
 
 impl Default for Liveness {
     fn default() -> Self {
-        Liveness { inner: Mutex::new(Inner { epoch: Instant::now(), seen: HashMap::new() }) }
+        Liveness {
+            inner: Mutex::new(Inner {
+                epoch: Instant::now(),
+                seen: HashMap::new(),
+            }),
+        }
     }
 }
 
@@ -59,12 +64,22 @@ impl Liveness {
     }
 
     fn record_at(&self, at: Instant, info: &HeartbeatInfo) {
-        self.lock().seen.insert(info.node, Seen { at, info: info.clone() });
+        self.lock().seen.insert(
+            info.node,
+            Seen {
+                at,
+                info: info.clone(),
+            },
+        );
     }
 
     /// The registry's servers with liveness state and the latest reported usage.
     /// Draining and removed servers keep their administrative state.
-    pub fn merge(&self, registry: Vec<DataServerInfo>, settings: &ClusterSettings) -> Vec<DataServerInfo> {
+    pub fn merge(
+        &self,
+        registry: Vec<DataServerInfo>,
+        settings: &ClusterSettings,
+    ) -> Vec<DataServerInfo> {
         self.merge_at(Instant::now(), registry, settings)
     }
 
@@ -112,7 +127,14 @@ mod tests {
     }
 
     fn beat(id: u64, used: u64) -> HeartbeatInfo {
-        HeartbeatInfo { node: NodeId(id), addr: String::new(), zone: String::new(), capacity: 500, used, chunks: 7 }
+        HeartbeatInfo {
+            node: NodeId(id),
+            addr: String::new(),
+            zone: String::new(),
+            capacity: 500,
+            used,
+            chunks: 7,
+        }
     }
 
     #[test]
@@ -125,12 +147,19 @@ mod tests {
         let live = Liveness::default();
         let t0 = Instant::now();
         live.record_at(t0, &beat(1, 42));
-        let registry = vec![registered(1, ServerState::Up), registered(2, ServerState::Up), registered(3, ServerState::Draining)];
+        let registry = vec![
+            registered(1, ServerState::Up),
+            registered(2, ServerState::Up),
+            registered(3, ServerState::Draining),
+        ];
 
         let now = t0 + Duration::from_secs(1);
         let merged = live.merge_at(now, registry.clone(), &settings);
         assert_eq!(merged[0].state, ServerState::Up);
-        assert_eq!((merged[0].capacity, merged[0].used, merged[0].chunks), (500, 42, 7));
+        assert_eq!(
+            (merged[0].capacity, merged[0].used, merged[0].chunks),
+            (500, 42, 7)
+        );
         assert_eq!(merged[1].capacity, 100, "never heard from: registry values");
         assert_eq!(merged[2].state, ServerState::Draining);
 

@@ -84,7 +84,9 @@ impl MetaService {
     async fn dispatch(&self, req: MetaRequest, recv: &mut quinn::RecvStream) -> MetaResponse {
         match req {
             MetaRequest::Raft(header) => {
-                let reply = serve::handle(&self.raft, self.node_id, self.sm.snapshots(), &header, recv).await;
+                let reply =
+                    serve::handle(&self.raft, self.node_id, self.sm.snapshots(), &header, recv)
+                        .await;
                 match rpc::encode(&reply) {
                     Ok(bytes) => MetaResponse::Raft(bytes),
                     Err(m) => MetaResponse::Error(FsError::Internal(m)),

@@ -15,14 +15,20 @@ impl MetaService {
         match tokio::time::timeout(self.timeouts.read, barrier).await {
             Ok(Ok(_)) => self.ensure_initialised().await,
             Ok(Err(e)) => Err(self.read_error(e)),
-            Err(_) => Err(FsError::Unavailable("timed out confirming leadership".into())),
+            Err(_) => Err(FsError::Unavailable(
+                "timed out confirming leadership".into(),
+            )),
         }
     }
 
     /// Run a namespace query on the state machine (after `linearize`).
     pub(crate) async fn query(&self, req: MetaRequest) -> Result<MetaResponse, FsError> {
         let settings = self.settings.clone();
-        match self.sm.read(move |view| namespace::query(view, &settings, &req)).await {
+        match self
+            .sm
+            .read(move |view| namespace::query(view, &settings, &req))
+            .await
+        {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "reading the namespace");

@@ -16,7 +16,9 @@ impl MetaService {
         match tokio::time::timeout(self.timeouts.write, self.raft.client_write(cmd)).await {
             Ok(Ok(resp)) => Ok(resp.data),
             Ok(Err(e)) => Err(self.write_error(e)),
-            Err(_) => Err(FsError::Unavailable("timed out waiting for the quorum to commit".into())),
+            Err(_) => Err(FsError::Unavailable(
+                "timed out waiting for the quorum to commit".into(),
+            )),
         }
     }
 
@@ -25,10 +27,19 @@ impl MetaService {
         if self.initialised.load(Ordering::Acquire) {
             return Ok(());
         }
-        let ready = self.sm.root_ready().await.map_err(|e| FsError::Internal(e.to_string()))?;
+        let ready = self
+            .sm
+            .root_ready()
+            .await
+            .map_err(|e| FsError::Internal(e.to_string()))?;
         if !ready {
-            let ctx = ApplyContext { now: Timestamp::now() };
-            let init = LogCommand::Init { ctx, settings: self.settings.clone() };
+            let ctx = ApplyContext {
+                now: Timestamp::now(),
+            };
+            let init = LogCommand::Init {
+                ctx,
+                settings: self.settings.clone(),
+            };
             match self.propose(init).await? {
                 MetaResponse::Error(e) => tracing::warn!(error = %e, "initialising the namespace"),
                 _ => tracing::info!("initialised the namespace"),
@@ -44,9 +55,17 @@ impl MetaService {
             if let Err(e) = self.ensure_initialised().await {
                 return MetaResponse::Error(e);
             }
-            let ctx = ApplyContext { now: Timestamp::now() };
-            let cmd = MetaCommand { request_id: Some(id), ctx, op };
-            self.propose(LogCommand::Meta(cmd)).await.unwrap_or_else(MetaResponse::Error)
+            let ctx = ApplyContext {
+                now: Timestamp::now(),
+            };
+            let cmd = MetaCommand {
+                request_id: Some(id),
+                ctx,
+                op,
+            };
+            self.propose(LogCommand::Meta(cmd))
+                .await
+                .unwrap_or_else(MetaResponse::Error)
         }
         .instrument(span)
         .await

@@ -27,11 +27,14 @@ pub fn apply_entry(sm: &SmDb, entry: &Entry) -> Result<MetaResponse, io::Error> 
     let response = match entry.payload {
         EntryPayload::Blank => MetaResponse::Done,
         EntryPayload::Membership(ref m) => {
-            let stored = StoredMembership::new(Some(log_id.clone()), m.clone());
+            let stored = StoredMembership::new(Some(log_id), m.clone());
             batch.put_cf(meta_cf, KEY_LAST_MEMBERSHIP, codec::encode(&stored)?);
             MetaResponse::Done
         }
-        EntryPayload::Normal(LogCommand::Init { ref ctx, ref settings }) => {
+        EntryPayload::Normal(LogCommand::Init {
+            ref ctx,
+            ref settings,
+        }) => {
             let view = SmView::live(sm);
             let mut overlay = Overlay::new(&view);
             let configured = namespace::ensure_root(&mut overlay, ctx)
@@ -119,10 +122,14 @@ fn write_overlay(sm: &SmDb, batch: &mut WriteBatch, overlay: Overlay<'_>) -> Res
 /// request with an internal error keeps the replicas identical and the cluster up.
 fn store_failure(e: StoreError) -> Result<MetaResponse, io::Error> {
     match e {
-        StoreError::Backend(msg) => Err(io::Error::other(format!("reading the state machine: {msg}"))),
+        StoreError::Backend(msg) => Err(io::Error::other(format!(
+            "reading the state machine: {msg}"
+        ))),
         StoreError::Corrupt { table, reason } => {
             tracing::error!(?table, %reason, "corrupt record while applying");
-            Ok(MetaResponse::Error(FsError::Internal(format!("corrupt record in {table:?}: {reason}"))))
+            Ok(MetaResponse::Error(FsError::Internal(format!(
+                "corrupt record in {table:?}: {reason}"
+            ))))
         }
     }
 }

@@ -26,7 +26,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, io::Er
             io::ErrorKind::InvalidData,
             format!("{what} has unknown format version {v}"),
         )),
-        None => Err(io::Error::new(io::ErrorKind::InvalidData, format!("{what} is empty"))),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{what} is empty"),
+        )),
     }
 }
 

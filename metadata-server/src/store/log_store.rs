@@ -39,7 +39,10 @@ fn index_key(index: u64) -> [u8; 8] {
 
 fn key_index(key: &[u8]) -> Result<u64, io::Error> {
     let bytes: [u8; 8] = key.try_into().map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("log key of {} bytes", key.len()))
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("log key of {} bytes", key.len()),
+        )
     })?;
     Ok(u64::from_be_bytes(bytes))
 }
@@ -56,7 +59,9 @@ impl LogStore {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let cfs = ALL_CFS.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let cfs = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs)
             .map_err(|e| io::Error::other(format!("opening raft log at {}: {e}", dir.display())))?;
         Ok(LogStore { db: Arc::new(db) })
@@ -144,8 +149,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let last_purged_log_id: Option<LogId> = self.get_value(CF_PURGED, "last purged log id")?;
-        let last_log_id = self.last_entry_log_id()?.or_else(|| last_purged_log_id.clone());
-        Ok(LogState { last_purged_log_id, last_log_id })
+        let last_log_id = self
+            .last_entry_log_id()?
+            .or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -171,7 +181,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.get_value(CF_COMMITTED, "committed log id")
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -203,7 +217,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         // The purge mark and the deletion go in one batch: no hole is ever visible.
         batch.put_cf(self.cf(CF_PURGED)?, KEY, codec::encode(&log_id)?);
-        batch.delete_range_cf(self.cf(CF_LOG)?, &index_key(0)[..], &index_key_after(log_id.index())[..]);
+        batch.delete_range_cf(
+            self.cf(CF_LOG)?,
+            &index_key(0)[..],
+            &index_key_after(log_id.index())[..],
+        );
         self.write_synced(batch).await
     }
 }

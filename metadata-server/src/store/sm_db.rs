@@ -4,7 +4,9 @@
 
 use super::io_err;
 use crate::namespace::{KvRead, StoreError, Table};
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, DB,
+};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -37,11 +39,16 @@ impl SmDb {
         opts.create_missing_column_families(true);
         let mut names = snapshot_cfs();
         names.push(CF_SM_META);
-        let cfs = names.into_iter().map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let cfs = names
+            .into_iter()
+            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| {
             io::Error::other(format!("opening state machine at {}: {e}", dir.display()))
         })?;
-        Ok(SmDb { db, dir: dir.to_path_buf() })
+        Ok(SmDb {
+            db,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn db(&self) -> &DB {
@@ -53,9 +60,9 @@ impl SmDb {
     }
 
     pub fn cf(&self, name: &str) -> Result<&ColumnFamily, io::Error> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| io::Error::other(format!("state machine column family {name} is missing")))
+        self.db.cf_handle(name).ok_or_else(|| {
+            io::Error::other(format!("state machine column family {name} is missing"))
+        })
     }
 
     /// Make everything written so far durable (WAL fsync).
@@ -88,7 +95,10 @@ impl<'a> SmView<'a> {
     }
 
     pub fn snapshot(sm: &'a SmDb) -> SmView<'a> {
-        SmView { sm, snap: Some(sm.db.snapshot()) }
+        SmView {
+            sm,
+            snap: Some(sm.db.snapshot()),
+        }
     }
 
     fn read_opts(&self) -> ReadOptions {
@@ -101,7 +111,10 @@ impl<'a> SmView<'a> {
 
     /// Get from any column family (tables, dedup, metadata).
     pub fn get_cf(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, io::Error> {
-        self.sm.db.get_cf_opt(self.sm.cf(cf)?, key, &self.read_opts()).map_err(io_err)
+        self.sm
+            .db
+            .get_cf_opt(self.sm.cf(cf)?, key, &self.read_opts())
+            .map_err(io_err)
     }
 
     /// Visit every pair of a column family in key order.
@@ -110,7 +123,10 @@ impl<'a> SmView<'a> {
         cf: &str,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), io::Error>,
     ) -> Result<(), io::Error> {
-        let iter = self.sm.db.iterator_cf_opt(self.sm.cf(cf)?, self.read_opts(), IteratorMode::Start);
+        let iter =
+            self.sm
+                .db
+                .iterator_cf_opt(self.sm.cf(cf)?, self.read_opts(), IteratorMode::Start);
         for item in iter {
             let (k, v) = item.map_err(io_err)?;
             visit(&k, &v)?;
@@ -175,15 +191,33 @@ mod tests {
         let snap_view = SmView::snapshot(&sm);
         sm.db().put_cf(cf, b"a4", b"v").expect("put");
         let live = SmView::live(&sm);
-        let keys = |pairs: Vec<(Vec<u8>, Vec<u8>)>| pairs.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(keys(live.scan(Table::Dentries, b"a", b"", 10).expect("scan")).len(), 4);
-        assert_eq!(keys(snap_view.scan(Table::Dentries, b"a", b"", 10).expect("scan")).len(), 3);
+        let keys =
+            |pairs: Vec<(Vec<u8>, Vec<u8>)>| pairs.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            keys(live.scan(Table::Dentries, b"a", b"", 10).expect("scan")).len(),
+            4
+        );
+        assert_eq!(
+            keys(
+                snap_view
+                    .scan(Table::Dentries, b"a", b"", 10)
+                    .expect("scan")
+            )
+            .len(),
+            3
+        );
         assert_eq!(
             keys(live.scan(Table::Dentries, b"a", b"a3", 1).expect("scan")),
             vec![b"a3".to_vec()]
         );
-        assert!(live.scan(Table::Dentries, b"c", b"", 10).expect("scan").is_empty());
-        assert_eq!(live.get(Table::Dentries, b"b1").expect("get"), Some(b"v".to_vec()));
+        assert!(live
+            .scan(Table::Dentries, b"c", b"", 10)
+            .expect("scan")
+            .is_empty());
+        assert_eq!(
+            live.get(Table::Dentries, b"b1").expect("get"),
+            Some(b"v".to_vec())
+        );
         assert_eq!(snap_view.get(Table::Dentries, b"a4").expect("get"), None);
     }
 }

@@ -21,7 +21,10 @@ pub struct SnapshotData {
 
 impl SnapshotData {
     pub fn open(path: &Path) -> Result<SnapshotData, io::Error> {
-        Ok(SnapshotData { file: File::open(path)?, path: path.to_path_buf() })
+        Ok(SnapshotData {
+            file: File::open(path)?,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -48,7 +51,10 @@ pub struct SnapshotDir {
 
 fn file_name(meta: &SnapshotMeta) -> String {
     // Index + 1 so that "no log id" sorts first; zero padded so names sort numerically.
-    let n = meta.last_log_id.as_ref().map_or(0, |id| id.index.saturating_add(1));
+    let n = meta
+        .last_log_id
+        .as_ref()
+        .map_or(0, |id| id.index.saturating_add(1));
     format!("{PREFIX}{n:020}{SUFFIX}")
 }
 
@@ -67,7 +73,9 @@ impl SnapshotDir {
                 std::fs::remove_file(&path)?;
             }
         }
-        Ok(SnapshotDir { dir: dir.to_path_buf() })
+        Ok(SnapshotDir {
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -76,7 +84,8 @@ impl SnapshotDir {
 
     /// A fresh temp file path in this folder (same file system as the published files).
     pub fn temp_path(&self, kind: &str) -> PathBuf {
-        self.dir.join(format!("{kind}-{:016x}.tmp", rand::random::<u64>()))
+        self.dir
+            .join(format!("{kind}-{:016x}.tmp", rand::random::<u64>()))
     }
 
     /// Make `tmp` the published snapshot for `meta`: fsync it, rename it into place,
@@ -148,7 +157,10 @@ mod tests {
         let snaps = SnapshotDir::open(dir.path()).expect("reopen");
         let leftovers = std::fs::read_dir(snaps.path())
             .expect("list")
-            .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "tmp")))
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+            })
             .count();
         assert_eq!(leftovers, 0);
     }

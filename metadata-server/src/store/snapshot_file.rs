@@ -67,7 +67,9 @@ impl<W: Write> SnapshotWriter<W> {
         let key_len = u32::try_from(key.len()).map_err(|_| invalid("key too long"))?;
         let val_len = u32::try_from(value.len()).map_err(|_| invalid("value too long"))?;
         if key_len > MAX_KEY_BYTES || val_len > MAX_VALUE_BYTES {
-            return Err(invalid(format!("record of {key_len}+{val_len} bytes exceeds the limits")));
+            return Err(invalid(format!(
+                "record of {key_len}+{val_len} bytes exceeds the limits"
+            )));
         }
         self.put(&[TAG_RECORD])?;
         self.put(&key_len.to_be_bytes())?;
@@ -119,11 +121,15 @@ impl<R: Read> SnapshotReader<R> {
         }
         let version = u32::from_be_bytes(r.array()?);
         if version != VERSION {
-            return Err(invalid(format!("snapshot format version {version} is not supported")));
+            return Err(invalid(format!(
+                "snapshot format version {version} is not supported"
+            )));
         }
         let meta_len = u32::from_be_bytes(r.array()?);
         if meta_len > MAX_META_BYTES {
-            return Err(invalid(format!("snapshot meta of {meta_len} bytes exceeds the limit")));
+            return Err(invalid(format!(
+                "snapshot meta of {meta_len} bytes exceeds the limit"
+            )));
         }
         let meta = r.bytes(meta_len)?;
         let meta: SnapshotMeta = codec::decode(&meta, "snapshot meta")?;
@@ -154,18 +160,23 @@ impl<R: Read> SnapshotReader<R> {
             TAG_SECTION => {
                 let [len] = self.array::<1>()?;
                 let name = self.bytes(len as u32)?;
-                let name = String::from_utf8(name).map_err(|_| invalid("column family name is not UTF-8"))?;
+                let name = String::from_utf8(name)
+                    .map_err(|_| invalid("column family name is not UTF-8"))?;
                 Ok(Some(Item::Section(name)))
             }
             TAG_RECORD => {
                 let key_len = u32::from_be_bytes(self.array()?);
                 if key_len > MAX_KEY_BYTES {
-                    return Err(invalid(format!("snapshot key of {key_len} bytes exceeds the limit")));
+                    return Err(invalid(format!(
+                        "snapshot key of {key_len} bytes exceeds the limit"
+                    )));
                 }
                 let key = self.bytes(key_len)?;
                 let val_len = u32::from_be_bytes(self.array()?);
                 if val_len > MAX_VALUE_BYTES {
-                    return Err(invalid(format!("snapshot value of {val_len} bytes exceeds the limit")));
+                    return Err(invalid(format!(
+                        "snapshot value of {val_len} bytes exceeds the limit"
+                    )));
                 }
                 let value = self.bytes(val_len)?;
                 self.records += 1;
@@ -261,7 +272,9 @@ mod tests {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&VERSION.to_be_bytes());
         bytes.extend_from_slice(&u32::MAX.to_be_bytes());
-        let err = SnapshotReader::open(bytes.as_slice()).err().expect("must fail");
+        let err = SnapshotReader::open(bytes.as_slice())
+            .err()
+            .expect("must fail");
         assert!(err.to_string().contains("exceeds"), "{err}");
     }
 }

@@ -8,9 +8,9 @@
 
 use super::apply::{apply_entry, KEY_ROOT_READY};
 use super::codec;
+use super::sm_db::{snapshot_cfs, SmDb, SmView, CF_SM_META, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP};
 use super::snapshot_dir::{sync_dir, SnapshotData, SnapshotDir};
 use super::snapshot_file::{self, Item, SnapshotReader, SnapshotWriter};
-use super::sm_db::{snapshot_cfs, SmDb, SmView, CF_SM_META, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP};
 use super::{io_err, join_err};
 use crate::types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
 use futures::{Stream, TryStreamExt};
@@ -67,7 +67,10 @@ impl StateMachine {
         if db_number(&current).is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{} names no database: {current:?}", dir.join(CURRENT).display()),
+                format!(
+                    "{} names no database: {current:?}",
+                    dir.join(CURRENT).display()
+                ),
             ));
         }
         remove_stale_dbs(dir, &current)?;
@@ -83,7 +86,11 @@ impl StateMachine {
 
     /// The live database (for queries).
     pub fn db(&self) -> Arc<SmDb> {
-        self.inner.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn snapshots(&self) -> &SnapshotDir {
@@ -97,16 +104,23 @@ impl StateMachine {
         T: Send + 'static,
     {
         let db = self.db();
-        tokio::task::spawn_blocking(move || f(&SmView::snapshot(&db))).await.map_err(join_err)
+        tokio::task::spawn_blocking(move || f(&SmView::snapshot(&db)))
+            .await
+            .map_err(join_err)
     }
 
     /// Whether the root directory has been created by a committed command.
     pub async fn root_ready(&self) -> Result<bool, io::Error> {
-        self.read(|v| v.get_cf(CF_SM_META, KEY_ROOT_READY).map(|r| r.is_some())).await?
+        self.read(|v| v.get_cf(CF_SM_META, KEY_ROOT_READY).map(|r| r.is_some()))
+            .await?
     }
 
     fn swap(&self, db: SmDb) -> Arc<SmDb> {
-        let mut cur = self.inner.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut cur = self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         std::mem::replace(&mut *cur, Arc::new(db))
     }
 }
@@ -173,7 +187,10 @@ fn read_applied(view: &SmView<'_>) -> Result<(Option<LogId>, StoredMembership), 
 fn build(sm: &SmDb, snapshots: &SnapshotDir) -> Result<MetaSnapshot, io::Error> {
     let view = SmView::snapshot(sm);
     let (last_log_id, last_membership) = read_applied(&view)?;
-    let meta = SnapshotMeta { last_log_id, last_membership };
+    let meta = SnapshotMeta {
+        last_log_id,
+        last_membership,
+    };
     let tmp = snapshots.temp_path("build");
     let written = (|| {
         let mut w = SnapshotWriter::new(File::create(&tmp)?, &meta)?;
@@ -189,7 +206,10 @@ fn build(sm: &SmDb, snapshots: &SnapshotDir) -> Result<MetaSnapshot, io::Error> 
     }
     let path = snapshots.publish(&tmp, &meta)?;
     tracing::info!(last = ?meta.last_log_id.as_ref().map(|l| l.index), path = %path.display(), "built a snapshot");
-    Ok(Snapshot { meta, snapshot: SnapshotData::open(&path)? })
+    Ok(Snapshot {
+        meta,
+        snapshot: SnapshotData::open(&path)?,
+    })
 }
 
 /// Load a snapshot file into a new database folder; returns the synced database.
@@ -215,16 +235,24 @@ fn load(dir: &Path, meta: &SnapshotMeta, file: &mut File) -> Result<SmDb, io::Er
         match item {
             Item::Section(name) => {
                 cf_name = Some(known.iter().copied().find(|k| *k == name).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot has unknown section {name}"))
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("snapshot has unknown section {name}"),
+                    )
                 })?);
             }
             Item::Record(k, v) => {
                 let cf = cf_name.ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "snapshot record before any section")
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "snapshot record before any section",
+                    )
                 })?;
                 batch.put_cf(sm.cf(cf)?, k, v);
                 if batch.size_in_bytes() >= INSTALL_BATCH_BYTES {
-                    sm.db().write_opt(std::mem::take(&mut batch), &no_wal).map_err(io_err)?;
+                    sm.db()
+                        .write_opt(std::mem::take(&mut batch), &no_wal)
+                        .map_err(io_err)?;
                 }
             }
         }
@@ -233,7 +261,11 @@ fn load(dir: &Path, meta: &SnapshotMeta, file: &mut File) -> Result<SmDb, io::Er
     if let Some(id) = &meta.last_log_id {
         batch.put_cf(meta_cf, KEY_LAST_APPLIED, codec::encode(id)?);
     }
-    batch.put_cf(meta_cf, KEY_LAST_MEMBERSHIP, codec::encode(&meta.last_membership)?);
+    batch.put_cf(
+        meta_cf,
+        KEY_LAST_MEMBERSHIP,
+        codec::encode(&meta.last_membership)?,
+    );
     sm.db().write_opt(batch, &no_wal).map_err(io_err)?;
     sm.flush_all()?;
     Ok(sm)
@@ -266,7 +298,12 @@ impl StateMachine {
 
     /// Keep the installed file as this node's current snapshot: rename it when it is
     /// one of our temp files, copy it otherwise.
-    fn keep_snapshot_file(&self, meta: &SnapshotMeta, source: &Path, file: &mut File) -> Result<(), io::Error> {
+    fn keep_snapshot_file(
+        &self,
+        meta: &SnapshotMeta,
+        source: &Path,
+        file: &mut File,
+    ) -> Result<(), io::Error> {
         let snaps = &self.inner.snapshots;
         let ours = source.parent() == Some(snaps.path())
             && source.extension().is_some_and(|e| e == "tmp")
@@ -290,7 +327,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<MetaSnapshot, io::Error> {
         let db = self.db();
         let snapshots = self.inner.snapshots.clone();
-        tokio::task::spawn_blocking(move || build(&db, &snapshots)).await.map_err(join_err)?
+        tokio::task::spawn_blocking(move || build(&db, &snapshots))
+            .await
+            .map_err(join_err)?
     }
 }
 
@@ -299,7 +338,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        self.read(|v| read_applied(v)).await?
+        self.read(read_applied).await?
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -336,7 +375,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
+    ) -> Result<(), io::Error> {
         let this = self.clone();
         let meta = meta.clone();
         tokio::task::spawn_blocking(move || this.install_blocking(&meta, snapshot))
@@ -347,12 +390,99 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> Result<Option<MetaSnapshot>, io::Error> {
         let snapshots = self.inner.snapshots.clone();
         tokio::task::spawn_blocking(move || {
-            let Some(path) = snapshots.latest()? else { return Ok(None) };
+            let Some(path) = snapshots.latest()? else {
+                return Ok(None);
+            };
             let data = SnapshotData::open(&path)?;
             let meta = snapshot_file::read_meta(File::open(&path)?)?;
-            Ok(Some(Snapshot { meta, snapshot: data }))
+            Ok(Some(Snapshot {
+                meta,
+                snapshot: data,
+            }))
         })
         .await
         .map_err(join_err)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::namespace::{self, ApplyContext};
+    use crate::types::{Entry, LogCommand, MetaCommand};
+    use ferrofs_proto::attr::Timestamp;
+    use ferrofs_proto::config::ClusterSettings;
+    use ferrofs_proto::meta_msg::{MetaOp, MetaRequest};
+    use ferrofs_proto::{ClientId, InodeId, RequestId};
+    use openraft::entry::RaftEntry;
+    use openraft::testing::log_id;
+
+    fn ctx() -> ApplyContext {
+        ApplyContext { now: Timestamp(1_000) }
+    }
+
+    fn mkdir(index: u64, seq: u64, name: &str) -> Entry {
+        let op = MetaOp::Mkdir { parent: InodeId::ROOT, name: name.into(), mode: 0o755, uid: 0, gid: 0 };
+        let id = Some(RequestId { client: ClientId(7), seq });
+        Entry::new_normal(log_id::<TypeConfig>(1, 1, index), LogCommand::Meta(MetaCommand { request_id: id, ctx: ctx(), op }))
+    }
+
+    async fn apply(sm: &mut StateMachine, entries: Vec<Entry>) {
+        let items: Vec<Result<EntryResponder<TypeConfig>, io::Error>> =
+            entries.into_iter().map(|e| Ok((e, None))).collect();
+        sm.apply(futures::stream::iter(items)).await.expect("apply");
+    }
+
+    async fn lookup(sm: &StateMachine, name: &str) -> MetaResponse {
+        let req = MetaRequest::Lookup { parent: InodeId::ROOT, name: name.into() };
+        sm.read(move |v| namespace::query(v, &ClusterSettings::default(), &req))
+            .await
+            .expect("read")
+            .expect("query")
+    }
+
+    use ferrofs_proto::meta_msg::MetaResponse;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshot_moves_the_whole_state_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, mut a) = crate::store::open(&dir.path().join("a")).expect("open a");
+        let init = LogCommand::Init { ctx: ctx(), settings: ClusterSettings::default() };
+        apply(
+            &mut a,
+            vec![
+                Entry::new_normal(log_id::<TypeConfig>(1, 1, 1), init),
+                mkdir(2, 1, "x"),
+                mkdir(3, 1, "x"), // a retry: answered from the dedup record
+                mkdir(4, 2, "y"),
+            ],
+        )
+        .await;
+        assert!(matches!(lookup(&a, "x").await, MetaResponse::Attr(_)));
+        let snap = a.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(4));
+
+        let b_dir = dir.path().join("b");
+        let (_, mut b) = crate::store::open(&b_dir).expect("open b");
+        apply(&mut b, vec![mkdir(1, 9, "stale")]).await;
+        let meta = snap.meta.clone();
+        b.install_snapshot(&meta, snap.snapshot).await.expect("install");
+        assert!(matches!(lookup(&b, "y").await, MetaResponse::Attr(_)));
+        assert!(matches!(lookup(&b, "stale").await, MetaResponse::Error(_)), "old contents replaced");
+        drop(b);
+
+        let (_, mut b) = crate::store::open(&b_dir).expect("reopen b");
+        let (applied, _) = b.applied_state().await.expect("applied");
+        assert_eq!(applied.map(|l| l.index), Some(4));
+        assert!(matches!(lookup(&b, "x").await, MetaResponse::Attr(_)));
+        let current = b.get_current_snapshot().await.expect("current").expect("some");
+        assert_eq!(current.meta, meta);
+        // The dedup records came along: the retried request is still answered, not redone.
+        let retried = apply_entry(&b.db(), &mkdir(5, 2, "y")).expect("apply");
+        assert!(matches!(retried, MetaResponse::Attr(_)), "deduplicated, not Exists: {retried:?}");
+        let fresh = apply_entry(&b.db(), &mkdir(6, 3, "y")).expect("apply");
+        assert!(matches!(fresh, MetaResponse::Error(_)), "a new request is applied: {fresh:?}");
+        let dbs = std::fs::read_dir(b_dir.join("sm")).expect("list").count();
+        assert_eq!(dbs, 2, "CURRENT and one database folder remain");
     }
 }

@@ -74,13 +74,18 @@ impl TestCluster {
         let mut endpoints = Vec::new();
         let mut tls = Vec::new();
         for id in 1..=n as u64 {
-            let paths = ca.issue_to_dir(&format!("meta-{id}"), &dir.path().join("tls")).expect("issue");
+            let paths = ca
+                .issue_to_dir(&format!("meta-{id}"), &dir.path().join("tls"))
+                .expect("issue");
             let probe = MetaConfig {
                 node_id: NodeId(id),
                 listen: loopback,
                 advertise_addr: None,
                 data_dir: dir.path().join(format!("meta-{id}")),
-                initial_voters: vec![PeerConfig { id: NodeId(id), addr: String::new() }],
+                initial_voters: vec![PeerConfig {
+                    id: NodeId(id),
+                    addr: String::new(),
+                }],
                 tls: paths.clone(),
                 raft: RaftTiming::default(),
                 cluster: ClusterSettings::default(),
@@ -89,11 +94,17 @@ impl TestCluster {
             endpoints.push(bind(&probe).expect("bind"));
             tls.push(paths);
         }
-        let addrs: Vec<SocketAddr> = endpoints.iter().map(|e| e.local_addr().expect("addr")).collect();
+        let addrs: Vec<SocketAddr> = endpoints
+            .iter()
+            .map(|e| e.local_addr().expect("addr"))
+            .collect();
         let voters: Vec<PeerConfig> = addrs
             .iter()
             .enumerate()
-            .map(|(i, a)| PeerConfig { id: NodeId(i as u64 + 1), addr: a.to_string() })
+            .map(|(i, a)| PeerConfig {
+                id: NodeId(i as u64 + 1),
+                addr: a.to_string(),
+            })
             .collect();
         let mut nodes = Vec::new();
         for (i, endpoint) in endpoints.into_iter().enumerate() {
@@ -119,17 +130,34 @@ impl TestCluster {
                 },
                 metrics_addr: None,
             };
-            let node = MetaNode::start_on(cfg.clone(), endpoint).await.expect("start node");
-            nodes.push(TestNode { id, cfg, node: Some(node) });
+            let node = MetaNode::start_on(cfg.clone(), endpoint)
+                .await
+                .expect("start node");
+            nodes.push(TestNode {
+                id,
+                cfg,
+                node: Some(node),
+            });
         }
-        let client_paths: TlsPaths = ca.issue_to_dir("client", &dir.path().join("tls")).expect("issue");
+        let client_paths: TlsPaths = ca
+            .issue_to_dir("client", &dir.path().join("tls"))
+            .expect("issue");
         let identity = TlsIdentity::load(&client_paths).expect("identity");
         let client = Connector::new(server_endpoint(loopback, &identity).expect("client endpoint"));
-        TestCluster { dir, nodes, client, client_id: ClientId(rand::random()), seq: AtomicU64::new(1) }
+        TestCluster {
+            dir,
+            nodes,
+            client,
+            client_id: ClientId(rand::random()),
+            seq: AtomicU64::new(1),
+        }
     }
 
     pub fn node(&self, id: u64) -> &MetaNode {
-        self.nodes[(id - 1) as usize].node.as_ref().expect("node is running")
+        self.nodes[(id - 1) as usize]
+            .node
+            .as_ref()
+            .expect("node is running")
     }
 
     pub fn addr(&self, id: u64) -> String {
@@ -137,11 +165,16 @@ impl TestCluster {
     }
 
     pub fn running(&self) -> impl Iterator<Item = (u64, &MetaNode)> {
-        self.nodes.iter().filter_map(|n| n.node.as_ref().map(|node| (n.id, node)))
+        self.nodes
+            .iter()
+            .filter_map(|n| n.node.as_ref().map(|node| (n.id, node)))
     }
 
     pub async fn stop(&mut self, id: u64) {
-        let node = self.nodes[(id - 1) as usize].node.take().expect("node is running");
+        let node = self.nodes[(id - 1) as usize]
+            .node
+            .take()
+            .expect("node is running");
         node.shutdown().await.expect("shutdown");
     }
 
@@ -153,7 +186,9 @@ impl TestCluster {
             async move { bind(&cfg).ok() }
         })
         .await;
-        let node = MetaNode::start_on(cfg, endpoint).await.expect("restart node");
+        let node = MetaNode::start_on(cfg, endpoint)
+            .await
+            .expect("restart node");
         self.nodes[(id - 1) as usize].node = Some(node);
     }
 
@@ -170,37 +205,60 @@ impl TestCluster {
                 leader = Some(l);
             }
             let l = leader?;
-            let running_leader = self.running().any(|(id, node)| id == l && node.raft().is_leader());
+            let running_leader = self
+                .running()
+                .any(|(id, node)| id == l && node.raft().is_leader());
             running_leader.then_some(l)
         })
         .await
     }
 
     pub async fn call(&self, id: u64, req: &MetaRequest) -> MetaResponse {
-        self.client.call(&self.addr(id), req, CALL_TIMEOUT).await.expect("call")
+        self.client
+            .call(&self.addr(id), req, CALL_TIMEOUT)
+            .await
+            .expect("call")
     }
 
     pub fn next_request_id(&self) -> RequestId {
-        RequestId { client: self.client_id, seq: self.seq.fetch_add(1, Ordering::Relaxed) }
+        RequestId {
+            client: self.client_id,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     pub fn mkdir(&self, name: &str) -> MetaRequest {
         MetaRequest::Mutate {
             id: self.next_request_id(),
-            op: MetaOp::Mkdir { parent: InodeId::ROOT, name: name.as_bytes().to_vec(), mode: 0o755, uid: 0, gid: 0 },
+            op: MetaOp::Mkdir {
+                parent: InodeId::ROOT,
+                name: name.as_bytes().to_vec(),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            },
         }
     }
 
     /// Send to any running node, following NotLeader redirects and retrying while
     /// the cluster is unavailable (election in progress).
     pub async fn call_leader(&self, req: &MetaRequest) -> MetaResponse {
-        let first = self.running().next().map(|(id, _)| self.addr(id)).expect("a running node");
+        let first = self
+            .running()
+            .next()
+            .map(|(id, _)| self.addr(id))
+            .expect("a running node");
         let mut addr = first.clone();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let resp = self.client.call::<_, MetaResponse>(&addr, req, CALL_TIMEOUT).await;
+            let resp = self
+                .client
+                .call::<_, MetaResponse>(&addr, req, CALL_TIMEOUT)
+                .await;
             match resp {
-                Ok(MetaResponse::Error(FsError::NotLeader { leader_addr: Some(a) })) => addr = a,
+                Ok(MetaResponse::Error(FsError::NotLeader {
+                    leader_addr: Some(a),
+                })) => addr = a,
                 Ok(MetaResponse::Error(FsError::NotLeader { leader_addr: None }))
                 | Ok(MetaResponse::Error(FsError::Unavailable(_)))
                 | Err(_) => {
@@ -222,5 +280,8 @@ impl TestCluster {
 }
 
 pub fn lookup(name: &str) -> MetaRequest {
-    MetaRequest::Lookup { parent: InodeId::ROOT, name: name.as_bytes().to_vec() }
+    MetaRequest::Lookup {
+        parent: InodeId::ROOT,
+        name: name.as_bytes().to_vec(),
+    }
 }
