@@ -4,7 +4,8 @@
 //!   from there; fuser's threads only decode requests (`fs::dispatch`).
 //! - Client errors become errno in one place (`error::errno_of`); the kernel checks
 //!   mode bits and ownership (`default_permissions`).
-//! - Writes are buffered per open file and uploaded as whole chunks, in parallel, when
+//! - Writes are buffered per open file (one buffer per inode, shared by its handles on
+//!   this mount) and uploaded as whole chunks, in parallel, when
 //!   a chunk fills and on flush/fsync/close (`file_io`, `write_buffer`); sequential
 //!   reads go through a small prefetching chunk cache (`read_cache`). Data is
 //!   close-to-open consistent: close returns after the commit, open re-fetches.
@@ -12,7 +13,10 @@
 //! - A file unlinked (or replaced by rename) while open here stays usable until its
 //!   last close, under a hidden name in `/.ferrofs-unlinked/` (`fs::hidden`).
 //! - Byte-range and flock locks are not forwarded: the kernel keeps them local to
-//!   this mount.
+//!   this mount. Reads do not update atime (as `noatime`); utimens sets it.
+//! - Kernel caches: attributes and names for `attr_ttl` / `entry_ttl` (1 s by
+//!   default). Close-to-open holds across mounts once those have expired; a mount
+//!   with both at zero sees another mount's closed writes at its next open.
 
 mod attr;
 mod dir_stream;

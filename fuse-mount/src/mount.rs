@@ -19,7 +19,8 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// Mount the cluster `client` talks to on `mountpoint` and serve it until `shutdown`
 /// receives a message or the file system is unmounted from outside (`umount`,
 /// `fusermount3 -u`, `ferrofs umount`). A dropped sender does not stop the mount.
-/// Unflushed writes of files still open are uploaded before returning.
+/// On a stop request while files are still open, the mount is detached lazily and
+/// this returns once they are closed. Unflushed writes are uploaded before returning.
 ///
 /// Blocks the calling thread, which must not be a runtime worker (call it from a plain
 /// thread or `spawn_blocking`); cluster calls run on `runtime`.

@@ -242,6 +242,24 @@ fn unlinked_and_replaced_open_files_live_until_closed() -> anyhow::Result<()> {
         hidden_is_empty,
     )?;
     eprintln!("phase 2: rename over an open file");
+
+    // Phase 3: another client removes the hidden folder: the next unlink of an open
+    // file still succeeds, and the one after is kept alive again.
+    m.rt.block_on(
+        m.client
+            .rmdir(ferrofs_client::InodeId::ROOT, b".ferrofs-unlinked"),
+    )?;
+    let first = std::fs::File::create(p("first"))?;
+    std::fs::remove_file(p("first"))?;
+    assert!(!p("first").exists());
+    drop(first);
+    std::fs::write(p("second"), b"kept")?;
+    let mut second = std::fs::File::open(p("second"))?;
+    std::fs::remove_file(p("second"))?;
+    let mut s = String::new();
+    second.read_to_string(&mut s)?;
+    assert_eq!(s, "kept");
+    eprintln!("phase 3: a removed hidden folder is made again");
     Ok(())
 }
 
@@ -287,5 +305,69 @@ fn close_to_open_across_two_mounts() -> anyhow::Result<()> {
     std::fs::remove_file(a.path("moved"))?;
     assert!(!b.path("moved").exists());
     eprintln!("phase 3: names change at once for a mount without caches");
+    Ok(())
+}
+
+#[test]
+fn parallel_writers_and_readers() -> anyhow::Result<()> {
+    let m = Mounted::start(MountOptions::default())?;
+    let len = (m.client.chunk_size() + m.client.chunk_size() / 2) as usize;
+    // Phase 1: eight threads write eight files at once, in uneven pieces, while a
+    // ninth stats them (sizes must only grow while writing).
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let writers: Vec<_> = (0..8u64)
+            .map(|i| {
+                let path = m.path(&format!("w{i}"));
+                s.spawn(move || -> anyhow::Result<()> {
+                    let mut f = std::fs::File::create(&path)?;
+                    for piece in pattern(100 + i, len).chunks(100_003) {
+                        f.write_all(piece)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let watcher = s.spawn(|| {
+            let mut last = [0u64; 8];
+            for _ in 0..200 {
+                for (i, seen) in last.iter_mut().enumerate() {
+                    if let Ok(md) = std::fs::metadata(m.path(&format!("w{i}"))) {
+                        assert!(
+                            md.len() >= *seen,
+                            "size of w{i} went back from {seen} to {}",
+                            md.len()
+                        );
+                        *seen = md.len();
+                    }
+                }
+            }
+        });
+        for w in writers {
+            w.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        watcher
+            .join()
+            .map_err(|_| anyhow::anyhow!("watcher panicked"))?;
+        Ok(())
+    })?;
+    // Phase 2: sixteen readers, two per file, read them back at once.
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let readers: Vec<_> = (0..16u64)
+            .map(|r| {
+                let i = r % 8;
+                let path = m.path(&format!("w{i}"));
+                s.spawn(move || -> anyhow::Result<bool> {
+                    Ok(std::fs::read(&path)? == pattern(100 + i, len))
+                })
+            })
+            .collect();
+        for r in readers {
+            assert!(
+                r.join().map_err(|_| anyhow::anyhow!("reader panicked"))??,
+                "a file read back differently"
+            );
+        }
+        Ok(())
+    })?;
     Ok(())
 }

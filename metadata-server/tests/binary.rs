@@ -19,7 +19,11 @@ fn bad_config_names_the_field_and_exits_2() {
     for (text, field) in cases {
         let path = dir.path().join("meta.toml");
         std::fs::write(&path, text).expect("write");
-        let out = Command::new(BIN).arg("--config").arg(&path).output().expect("run");
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("run");
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
@@ -32,7 +36,11 @@ fn sigterm_stops_a_running_server_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = ClusterCa::generate().expect("ca");
     let tls = ca.issue_to_dir("meta-1", dir.path()).expect("issue");
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("probe")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = format!(
         "node_id = 1\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\
          initial_voters = [{{ id = 1, addr = \"127.0.0.1:{port}\" }}]\n\
@@ -52,7 +60,10 @@ fn sigterm_stops_a_running_server_cleanly() {
         .expect("spawn");
     let started = Instant::now();
     while !dir.path().join("data/raft-log/CURRENT").exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the server never opened its log");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server never opened its log"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("signal");
@@ -61,7 +72,10 @@ fn sigterm_stops_a_running_server_cleanly() {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");

@@ -22,7 +22,11 @@ fn beat(used: u64) -> MetaRequest {
 async fn state_of(cluster: &TestCluster) -> (ServerState, u64, u64) {
     match cluster.call_leader(&MetaRequest::ClusterMap).await {
         MetaResponse::Map(map) => {
-            let s = map.data_servers.iter().find(|s| s.id == NodeId(101)).expect("registered");
+            let s = map
+                .data_servers
+                .iter()
+                .find(|s| s.id == NodeId(101))
+                .expect("registered");
             (s.state, s.capacity, s.used)
         }
         other => panic!("expected Map, got {other:?}"),
@@ -46,14 +50,21 @@ async fn registry_heartbeats_and_liveness() {
     };
     assert_eq!(cluster.call(leader, &register).await, MetaResponse::Done);
 
-    assert_eq!(cluster.call(leader, &beat(40)).await, MetaResponse::HeartbeatAck);
+    assert_eq!(
+        cluster.call(leader, &beat(40)).await,
+        MetaResponse::HeartbeatAck
+    );
     match cluster.call(follower, &beat(40)).await {
         MetaResponse::Error(FsError::NotLeader { leader_addr }) => {
             assert_eq!(leader_addr, Some(cluster.addr(leader)))
         }
         other => panic!("a follower must redirect heartbeats, got {other:?}"),
     }
-    assert_eq!(state_of(&cluster).await, (ServerState::Up, 1000, 40), "usage from the heartbeat");
+    assert_eq!(
+        state_of(&cluster).await,
+        (ServerState::Up, 1000, 40),
+        "usage from the heartbeat"
+    );
 
     match cluster.call_leader(&MetaRequest::StatFs).await {
         MetaResponse::StatFs(st) => assert_eq!((st.capacity, st.used), (1000, 40)),
@@ -68,19 +79,30 @@ async fn registry_heartbeats_and_liveness() {
     }
 
     // Silence: suspect after 2 s, down after 4 s (the test cluster's settings).
-    wait_for("the server to turn suspect", Duration::from_secs(10), || async {
-        (state_of(&cluster).await.0 == ServerState::Suspect).then_some(())
-    })
+    wait_for(
+        "the server to turn suspect",
+        Duration::from_secs(10),
+        || async { (state_of(&cluster).await.0 == ServerState::Suspect).then_some(()) },
+    )
     .await;
-    wait_for("the server to turn down", Duration::from_secs(10), || async {
-        (state_of(&cluster).await.0 == ServerState::Down).then_some(())
-    })
+    wait_for(
+        "the server to turn down",
+        Duration::from_secs(10),
+        || async { (state_of(&cluster).await.0 == ServerState::Down).then_some(()) },
+    )
     .await;
     match cluster.call_leader(&MetaRequest::StatFs).await {
         MetaResponse::StatFs(st) => assert_eq!(st.capacity, 0, "a down server adds no capacity"),
         other => panic!("expected StatFs, got {other:?}"),
     }
-    assert_eq!(cluster.call(leader, &beat(41)).await, MetaResponse::HeartbeatAck);
-    assert_eq!(state_of(&cluster).await, (ServerState::Up, 1000, 41), "a heartbeat revives it");
+    assert_eq!(
+        cluster.call(leader, &beat(41)).await,
+        MetaResponse::HeartbeatAck
+    );
+    assert_eq!(
+        state_of(&cluster).await,
+        (ServerState::Up, 1000, 41),
+        "a heartbeat revives it"
+    );
     cluster.shutdown().await;
 }

@@ -31,26 +31,33 @@ impl MetaProbe {
 
     /// Ask one server directly for its status, with a short timeout.
     pub async fn status_from(&self, addr: &str) -> Option<ClusterStatus> {
-        match self
-            .conn
-            .call::<_, MetaResponse>(addr, &MetaRequest::ClusterStatus, Duration::from_millis(500))
-            .await
-        {
-            Ok(MetaResponse::Status(s)) => Some(*s),
-            _ => None,
-        }
+        status_from(&self.conn, addr).await
     }
 
     /// A leader other than `not`, as reported by a server that is itself that leader.
+    /// Every server is asked at once, so a dead one costs no extra time.
     pub async fn leader_other_than(&self, not: Option<NodeId>) -> Option<NodeId> {
-        for addr in &self.addrs {
-            if let Some(s) = self.status_from(addr).await {
+        let mut asks = tokio::task::JoinSet::new();
+        for addr in self.addrs.clone() {
+            let conn = self.conn.clone();
+            asks.spawn(async move { status_from(&conn, &addr).await });
+        }
+        while let Some(answer) = asks.join_next().await {
+            if let Ok(Some(s)) = answer {
                 if s.leader.is_some() && s.leader != not {
                     return s.leader;
                 }
             }
         }
         None
+    }
+}
+
+async fn status_from(conn: &Connector, addr: &str) -> Option<ClusterStatus> {
+    let ask = MetaRequest::ClusterStatus;
+    match conn.call::<_, MetaResponse>(addr, &ask, Duration::from_millis(300)).await {
+        Ok(MetaResponse::Status(s)) => Some(*s),
+        _ => None,
     }
 }
 

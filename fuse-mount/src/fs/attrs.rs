@@ -89,8 +89,7 @@ impl Core {
             _ => return Err(Errno::EOPNOTSUPP),
         }
         let end = offset.checked_add(length).ok_or(Errno::EFBIG)?;
-        let attr = self.client.getattr(ino).await.or_errno("fallocate")?;
-        let attr = self.local_view(attr).await;
+        let attr = self.fresh_attr(ino, "fallocate").await?;
         if end > attr.size {
             let grow = SetAttr {
                 size: Some(end),

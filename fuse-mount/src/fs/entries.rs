@@ -48,8 +48,7 @@ impl Core {
     }
 
     pub(crate) async fn getattr(&self, ino: InodeId) -> Result<fuser::FileAttr, Errno> {
-        let attr = self.client.getattr(ino).await.or_errno("getattr")?;
-        Ok(Entry::of(&self.local_view(attr).await).attr)
+        Ok(Entry::of(&self.fresh_attr(ino, "getattr").await?).attr)
     }
 
     pub(crate) async fn mkdir(

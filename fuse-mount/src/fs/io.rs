@@ -39,14 +39,16 @@ impl Core {
             )
             .await
             .or_errno("create")?;
-        let fh = self.open_attr(attr.ino, attr.size).await;
+        let fh = self.open_attr(attr.ino, attr.size, None).await;
         if flags & libc::O_TRUNC != 0 && attr.size > 0 {
+            // An existing file (create without O_EXCL raced with another creator).
             if let Err(e) = self.truncate_open(attr.ino).await {
                 self.release(fh).await;
                 return Err(e);
             }
+            let attr = self.fresh_attr(attr.ino, "create").await?;
+            return Ok((Entry::of(&attr), fh));
         }
-        let attr = self.client.getattr(attr.ino).await.or_errno("create")?;
         Ok((Entry::of(&self.local_view(attr).await), fh))
     }
 
@@ -54,6 +56,7 @@ impl Core {
     /// O_TRUNC arrives here (FUSE_ATOMIC_O_TRUNC) and truncates after any buffered
     /// writes of other handles.
     pub(crate) async fn open(&self, ino: InodeId, flags: i32) -> Result<u64, Errno> {
+        let seen = self.files.io(ino).map(|io| io.epoch());
         let attr = self.client.getattr(ino).await.or_errno("open")?;
         match attr.kind {
             FileKind::Dir => return Err(Errno::EISDIR),
@@ -61,7 +64,7 @@ impl Core {
             // FIFOs are opened by the kernel itself; a symlink is never opened.
             _ => return Err(Errno::EINVAL),
         }
-        let fh = self.open_attr(ino, attr.size).await;
+        let fh = self.open_attr(ino, attr.size, seen).await;
         let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if flags & libc::O_TRUNC != 0 && writes {
             if let Err(e) = self.truncate_open(ino).await {
@@ -72,10 +75,12 @@ impl Core {
         Ok(fh)
     }
 
-    async fn open_attr(&self, ino: InodeId, size: u64) -> u64 {
+    /// A handle on `ino`, whose fresh size was fetched at commit epoch `seen` of its
+    /// open state (None if it was not open then).
+    async fn open_attr(&self, ino: InodeId, size: u64, seen: Option<u64>) -> u64 {
         let (fh, io, existed) = self.files.open(ino, || self.new_file_io(ino, size));
         if existed {
-            io.reopened(size).await;
+            io.reopened(size, seen).await;
         }
         fh
     }

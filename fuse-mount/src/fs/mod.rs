@@ -13,6 +13,7 @@ mod xattr;
 
 use crate::attr::kernel_attr;
 use crate::dir_stream::DirStream;
+use crate::error::OrErrno;
 use crate::file_io::FileIo;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
@@ -68,14 +69,30 @@ impl Core {
 
     /// Attributes as this mount sees them: an open file's unflushed writes count, and
     /// a file kept alive under a hidden name does not count that name as a link.
-    pub(crate) async fn local_view(&self, mut attr: FileAttr) -> FileAttr {
+    pub(crate) async fn local_view(&self, attr: FileAttr) -> FileAttr {
+        self.local_view_at(attr, None).await
+    }
+
+    /// `local_view` of attributes fetched at commit epoch `seen` of the open file.
+    async fn local_view_at(&self, mut attr: FileAttr, seen: Option<u64>) -> FileAttr {
         if let Some(io) = self.files.io(attr.ino) {
-            io.overlay_attr(&mut attr).await;
+            io.overlay_attr(&mut attr, seen).await;
             if self.files.is_hidden(attr.ino) {
                 attr.nlink = attr.nlink.saturating_sub(1);
             }
         }
         attr
+    }
+
+    /// Fresh attributes of `ino` as this mount sees them.
+    pub(crate) async fn fresh_attr(
+        &self,
+        ino: InodeId,
+        op: &'static str,
+    ) -> Result<FileAttr, fuser::Errno> {
+        let seen = self.files.io(ino).map(|io| io.epoch());
+        let attr = self.client.getattr(ino).await.or_errno(op)?;
+        Ok(self.local_view_at(attr, seen).await)
     }
 
     fn new_file_io(&self, ino: InodeId, size: u64) -> FileIo {

@@ -53,7 +53,11 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 /// A multi-line parser message (with a source snippet) as one line: its first line
 /// (where) and its last (what).
 fn one_line(message: &str) -> String {
-    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     match lines.as_slice() {
         [] => String::new(),
         [only] => only.to_string(),

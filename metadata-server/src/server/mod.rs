@@ -19,6 +19,9 @@ use liveness::Liveness;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+/// A peer that starts a request must finish sending its header within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a request may wait on Raft before the caller hears `Unavailable`.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -61,7 +64,12 @@ impl MetaService {
 
     /// Serve one bidirectional stream.
     pub async fn handle_stream(&self, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
-        let response = match frame::read_msg::<MetaRequest>(&mut recv).await {
+        let read = tokio::time::timeout(
+            HEADER_READ_TIMEOUT,
+            frame::read_msg::<MetaRequest>(&mut recv),
+        );
+        let received = read.await.unwrap_or(Err(WireError::Timeout));
+        let response = match received {
             Ok(req) => self.dispatch(req, &mut recv).await,
             Err(WireError::Transport(e)) => {
                 tracing::debug!(error = %e, "request stream failed");

@@ -418,13 +418,31 @@ mod tests {
     use openraft::testing::log_id;
 
     fn ctx() -> ApplyContext {
-        ApplyContext { now: Timestamp(1_000) }
+        ApplyContext {
+            now: Timestamp(1_000),
+        }
     }
 
     fn mkdir(index: u64, seq: u64, name: &str) -> Entry {
-        let op = MetaOp::Mkdir { parent: InodeId::ROOT, name: name.into(), mode: 0o755, uid: 0, gid: 0 };
-        let id = Some(RequestId { client: ClientId(7), seq });
-        Entry::new_normal(log_id::<TypeConfig>(1, 1, index), LogCommand::Meta(MetaCommand { request_id: id, ctx: ctx(), op }))
+        let op = MetaOp::Mkdir {
+            parent: InodeId::ROOT,
+            name: name.into(),
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        };
+        let id = Some(RequestId {
+            client: ClientId(7),
+            seq,
+        });
+        Entry::new_normal(
+            log_id::<TypeConfig>(1, 1, index),
+            LogCommand::Meta(MetaCommand {
+                request_id: id,
+                ctx: ctx(),
+                op,
+            }),
+        )
     }
 
     async fn apply(sm: &mut StateMachine, entries: Vec<Entry>) {
@@ -434,7 +452,10 @@ mod tests {
     }
 
     async fn lookup(sm: &StateMachine, name: &str) -> MetaResponse {
-        let req = MetaRequest::Lookup { parent: InodeId::ROOT, name: name.into() };
+        let req = MetaRequest::Lookup {
+            parent: InodeId::ROOT,
+            name: name.into(),
+        };
         sm.read(move |v| namespace::query(v, &ClusterSettings::default(), &req))
             .await
             .expect("read")
@@ -447,7 +468,10 @@ mod tests {
     async fn snapshot_moves_the_whole_state_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, mut a) = crate::store::open(&dir.path().join("a")).expect("open a");
-        let init = LogCommand::Init { ctx: ctx(), settings: ClusterSettings::default() };
+        let init = LogCommand::Init {
+            ctx: ctx(),
+            settings: ClusterSettings::default(),
+        };
         apply(
             &mut a,
             vec![
@@ -459,29 +483,49 @@ mod tests {
         )
         .await;
         assert!(matches!(lookup(&a, "x").await, MetaResponse::Attr(_)));
-        let snap = a.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        let snap = a
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build");
         assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(4));
 
         let b_dir = dir.path().join("b");
         let (_, mut b) = crate::store::open(&b_dir).expect("open b");
         apply(&mut b, vec![mkdir(1, 9, "stale")]).await;
         let meta = snap.meta.clone();
-        b.install_snapshot(&meta, snap.snapshot).await.expect("install");
+        b.install_snapshot(&meta, snap.snapshot)
+            .await
+            .expect("install");
         assert!(matches!(lookup(&b, "y").await, MetaResponse::Attr(_)));
-        assert!(matches!(lookup(&b, "stale").await, MetaResponse::Error(_)), "old contents replaced");
+        assert!(
+            matches!(lookup(&b, "stale").await, MetaResponse::Error(_)),
+            "old contents replaced"
+        );
         drop(b);
 
         let (_, mut b) = crate::store::open(&b_dir).expect("reopen b");
         let (applied, _) = b.applied_state().await.expect("applied");
         assert_eq!(applied.map(|l| l.index), Some(4));
         assert!(matches!(lookup(&b, "x").await, MetaResponse::Attr(_)));
-        let current = b.get_current_snapshot().await.expect("current").expect("some");
+        let current = b
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("some");
         assert_eq!(current.meta, meta);
         // The dedup records came along: the retried request is still answered, not redone.
         let retried = apply_entry(&b.db(), &mkdir(5, 2, "y")).expect("apply");
-        assert!(matches!(retried, MetaResponse::Attr(_)), "deduplicated, not Exists: {retried:?}");
+        assert!(
+            matches!(retried, MetaResponse::Attr(_)),
+            "deduplicated, not Exists: {retried:?}"
+        );
         let fresh = apply_entry(&b.db(), &mkdir(6, 3, "y")).expect("apply");
-        assert!(matches!(fresh, MetaResponse::Error(_)), "a new request is applied: {fresh:?}");
+        assert!(
+            matches!(fresh, MetaResponse::Error(_)),
+            "a new request is applied: {fresh:?}"
+        );
         let dbs = std::fs::read_dir(b_dir.join("sm")).expect("list").count();
         assert_eq!(dbs, 2, "CURRENT and one database folder remain");
     }

@@ -10,12 +10,13 @@
 //!   chunk cache that prefetches the next chunk.
 
 use crate::error::{errno_of, OrErrno};
-use crate::read_cache::{Budget, CachedChunk, ReadCache, Slot};
-use crate::write_buffer::{overlay_chunk, stored_len, DirtyChunk, WriteBuffer};
+use crate::read_cache::{Budget, ReadCache};
+use crate::write_buffer::{stored_len, DirtyChunk, WriteBuffer};
 use bytes::Bytes;
 use ferrofs_client::{Client, ClientError, FileAttr, InodeId, SetAttr, Timestamp};
 use fuser::Errno;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::Mutex;
@@ -23,6 +24,8 @@ use tokio::task::JoinHandle;
 
 /// Partially written chunks one file may buffer before they are flushed anyway.
 const MAX_DIRTY_CHUNKS: usize = 16;
+
+mod read;
 
 /// A whole chunk on its way to the data servers and the metadata.
 struct Upload {
@@ -53,13 +56,6 @@ impl IoState {
     }
 }
 
-/// What a chunk fetch for the cache can run into.
-enum FetchFail {
-    /// The mount's cache budget is used up: read directly instead.
-    NoRoom,
-    Client(ClientError),
-}
-
 pub(crate) struct FileIo {
     ino: InodeId,
     client: Client,
@@ -67,6 +63,9 @@ pub(crate) struct FileIo {
     chunk_size: u64,
     parallel: usize,
     state: Mutex<IoState>,
+    /// Bumped by every commit this mount makes to the file: attributes fetched
+    /// before a commit must not lower the size this mount knows.
+    epoch: AtomicU64,
     cache: ReadCache,
     budget: Arc<Budget>,
 }
@@ -95,23 +94,38 @@ impl FileIo {
             chunk_size,
             parallel,
             state: Mutex::new(state),
+            epoch: AtomicU64::new(0),
             cache: ReadCache::default(),
             budget,
         }
     }
 
+    /// The commit epoch; read it before fetching attributes to pass to `reopened`
+    /// or `overlay_attr`.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn committed(&self, st: &mut IoState, size: u64) {
+        st.committed_size = st.committed_size.max(size);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Another open of the file: cached chunks are dropped (close-to-open), and the
-    /// size is taken from the fresh attributes unless this mount has unflushed data.
-    pub(crate) async fn reopened(&self, size: u64) {
+    /// size is taken from the fresh attributes (fetched at epoch `seen`) unless this
+    /// mount has unflushed data or committed since.
+    pub(crate) async fn reopened(&self, size: u64, seen: Option<u64>) {
         self.cache.clear();
         let mut st = self.state.lock().await;
-        if !st.has_unflushed() {
+        if !st.has_unflushed() && seen == Some(self.epoch()) {
             st.committed_size = size;
         }
     }
 
-    /// The attributes as this mount sees them: unflushed writes count in size and mtime.
-    pub(crate) async fn overlay_attr(&self, attr: &mut FileAttr) {
+    /// The attributes as this mount sees them: unflushed writes count in size and
+    /// mtime. Attributes fetched at epoch `seen` (None: unknown) that no local commit
+    /// has overtaken also refresh the size this mount knows; older ones cannot lower it.
+    pub(crate) async fn overlay_attr(&self, attr: &mut FileAttr, seen: Option<u64>) {
         let mut st = self.state.lock().await;
         self.reap(&mut st).await;
         if st.has_unflushed() {
@@ -119,9 +133,11 @@ impl FileIo {
             if let Some(t) = st.dirty_mtime {
                 attr.mtime = attr.mtime.max(t);
             }
-        } else {
+        } else if seen == Some(self.epoch()) {
             st.committed_size = attr.size;
             st.dirty_mtime = None;
+        } else {
+            attr.size = attr.size.max(st.committed_size);
         }
     }
 
@@ -182,141 +198,6 @@ impl FileIo {
         Ok(attr)
     }
 
-    /// Up to `size` bytes at `offset`, as this mount sees the file.
-    pub(crate) async fn read(
-        &self,
-        offset: u64,
-        size: u32,
-        sequential: bool,
-    ) -> Result<Vec<u8>, Errno> {
-        let mut st = self.state.lock().await;
-        self.reap(&mut st).await;
-        let logical = st.logical_size();
-        if offset >= logical {
-            return Ok(Vec::new());
-        }
-        let len = (logical - offset).min(u64::from(size));
-        let committed = st.committed_size;
-        // A file with unflushed data keeps the lock so that its overlay stays valid;
-        // otherwise reads run in parallel.
-        let guard = if st.has_unflushed() {
-            Some(st)
-        } else {
-            drop(st);
-            None
-        };
-        let mut out = vec![0u8; len as usize];
-        let stored_end = committed.min(offset + len);
-        if stored_end > offset {
-            let n = (stored_end - offset) as usize;
-            self.read_stored(offset, &mut out[..n], committed, sequential)
-                .await?;
-        }
-        if let Some(st) = guard {
-            for up in &st.uploads {
-                overlay_chunk(self.chunk_size, up.index, &up.data, offset, &mut out);
-            }
-            st.buffer.overlay(offset, &mut out);
-        }
-        Ok(out)
-    }
-
-    // ---- reads ---------------------------------------------------------------------
-
-    /// Fill `out` with the stored bytes at `offset` (all below `committed`).
-    async fn read_stored(
-        &self,
-        offset: u64,
-        out: &mut [u8],
-        committed: u64,
-        sequential: bool,
-    ) -> Result<(), Errno> {
-        if !sequential {
-            let bytes = self
-                .client
-                .read_at(self.ino, offset, out.len() as u64)
-                .await
-                .or_errno("read")?;
-            let n = bytes.len().min(out.len());
-            out[..n].copy_from_slice(&bytes[..n]);
-            return Ok(());
-        }
-        let cs = self.chunk_size;
-        let end = offset + out.len() as u64;
-        let mut pos = offset;
-        while pos < end {
-            let index = pos / cs;
-            let chunk_start = index * cs;
-            let piece_end = (chunk_start + cs).min(end);
-            let dst = &mut out[(pos - offset) as usize..(piece_end - offset) as usize];
-            let slot = self.cache.slot(index);
-            match self.fetch_into(&slot, index).await {
-                Ok(chunk) => {
-                    let from = (pos - chunk_start) as usize;
-                    let avail = chunk.data.len().saturating_sub(from).min(dst.len());
-                    if avail > 0 {
-                        dst[..avail].copy_from_slice(&chunk.data[from..from + avail]);
-                    }
-                }
-                Err(FetchFail::NoRoom) => {
-                    self.cache.invalidate(index);
-                    let bytes = self
-                        .client
-                        .read_at(self.ino, pos, dst.len() as u64)
-                        .await
-                        .or_errno("read")?;
-                    let n = bytes.len().min(dst.len());
-                    dst[..n].copy_from_slice(&bytes[..n]);
-                }
-                Err(FetchFail::Client(e)) => {
-                    self.cache.invalidate(index);
-                    return Err(errno_of("read", &e));
-                }
-            }
-            pos = piece_end;
-        }
-        let next = end.div_ceil(cs).max(offset / cs + 1);
-        if next * cs < committed && !self.cache.contains(next) {
-            self.prefetch(next);
-        }
-        Ok(())
-    }
-
-    async fn fetch_into<'a>(
-        &self,
-        slot: &'a Slot,
-        index: u64,
-    ) -> Result<&'a CachedChunk, FetchFail> {
-        let (client, ino, cs, budget) = (
-            self.client.clone(),
-            self.ino,
-            self.chunk_size,
-            self.budget.clone(),
-        );
-        slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
-            .await
-    }
-
-    fn prefetch(&self, index: u64) {
-        let slot = self.cache.slot(index);
-        let (client, ino, cs, budget) = (
-            self.client.clone(),
-            self.ino,
-            self.chunk_size,
-            self.budget.clone(),
-        );
-        self.rt.spawn(async move {
-            let fetched = slot
-                .get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
-                .await;
-            if let Err(FetchFail::Client(e)) = fetched {
-                tracing::debug!(%ino, index, error = %e, "prefetching chunk failed");
-            }
-        });
-    }
-
-    // ---- writes --------------------------------------------------------------------
-
     fn start_upload(&self, st: &mut IoState, index: u64, chunk: DirtyChunk) {
         let data = Bytes::from(chunk.into_bytes());
         let min_size = index
@@ -343,7 +224,7 @@ impl FileIo {
         };
         self.cache.invalidate(up.index);
         match result {
-            Ok(attr) => st.committed_size = st.committed_size.max(attr.size),
+            Ok(attr) => self.committed(st, attr.size),
             Err(e) => {
                 st.buffer.put_back(up.index, &up.data);
                 st.error.get_or_insert(e);
@@ -408,7 +289,7 @@ impl FileIo {
                 self.cache.invalidate(*i);
             }
             match result {
-                Ok(attr) => st.committed_size = st.committed_size.max(attr.size),
+                Ok(attr) => self.committed(st, attr.size),
                 Err(e) => {
                     for (i, b) in whole {
                         st.buffer.put_back(i, &b);
@@ -425,21 +306,6 @@ impl FileIo {
             None => Ok(()),
         }
     }
-}
-
-async fn fetch_chunk(
-    client: Client,
-    ino: InodeId,
-    index: u64,
-    chunk_size: u64,
-    budget: Arc<Budget>,
-) -> Result<CachedChunk, FetchFail> {
-    let held = budget.reserve(chunk_size).ok_or(FetchFail::NoRoom)?;
-    let data = client
-        .read_at(ino, index * chunk_size, chunk_size)
-        .await
-        .map_err(FetchFail::Client)?;
-    Ok(CachedChunk::new(data, held))
 }
 
 /// Rewrite the chunk holding byte `new_size - 1` cut at `new_size`, before the file is

@@ -1,0 +1,165 @@
+//! Reads of an open file: the stored bytes (through the read-ahead cache when the
+//! reads are sequential) with this mount's unflushed writes laid over them.
+
+use super::FileIo;
+use crate::error::{errno_of, OrErrno};
+use crate::read_cache::{Budget, CachedChunk, Slot};
+use crate::write_buffer::overlay_chunk;
+use ferrofs_client::{Client, ClientError, InodeId};
+use fuser::Errno;
+use std::sync::Arc;
+
+/// What a chunk fetch for the cache can run into.
+enum FetchFail {
+    /// The mount's cache budget is used up: read directly instead.
+    NoRoom,
+    Client(ClientError),
+}
+
+impl FileIo {
+    /// Up to `size` bytes at `offset`, as this mount sees the file.
+    pub(crate) async fn read(
+        &self,
+        offset: u64,
+        size: u32,
+        sequential: bool,
+    ) -> Result<Vec<u8>, Errno> {
+        let mut st = self.state.lock().await;
+        self.reap(&mut st).await;
+        let logical = st.logical_size();
+        if offset >= logical {
+            return Ok(Vec::new());
+        }
+        let len = (logical - offset).min(u64::from(size));
+        let committed = st.committed_size;
+        // A file with unflushed data keeps the lock so that its overlay stays valid;
+        // otherwise reads run in parallel.
+        let guard = if st.has_unflushed() {
+            Some(st)
+        } else {
+            drop(st);
+            None
+        };
+        let mut out = vec![0u8; len as usize];
+        let stored_end = committed.min(offset + len);
+        if stored_end > offset {
+            let n = (stored_end - offset) as usize;
+            self.read_stored(offset, &mut out[..n], committed, sequential)
+                .await?;
+        }
+        if let Some(st) = guard {
+            for up in &st.uploads {
+                overlay_chunk(self.chunk_size, up.index, &up.data, offset, &mut out);
+            }
+            st.buffer.overlay(offset, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Fill `out` with the stored bytes at `offset` (all below `committed`).
+    async fn read_stored(
+        &self,
+        offset: u64,
+        out: &mut [u8],
+        committed: u64,
+        sequential: bool,
+    ) -> Result<(), Errno> {
+        if !sequential {
+            let bytes = self
+                .client
+                .read_at(self.ino, offset, out.len() as u64)
+                .await
+                .or_errno("read")?;
+            let n = bytes.len().min(out.len());
+            out[..n].copy_from_slice(&bytes[..n]);
+            return Ok(());
+        }
+        let cs = self.chunk_size;
+        let end = offset + out.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / cs;
+            let chunk_start = index * cs;
+            let piece_end = (chunk_start + cs).min(end);
+            let dst = &mut out[(pos - offset) as usize..(piece_end - offset) as usize];
+            let slot = self.cache.slot(index);
+            match self.fetch_into(&slot, index).await {
+                Ok(chunk) => {
+                    let from = (pos - chunk_start) as usize;
+                    let avail = chunk.data.len().saturating_sub(from).min(dst.len());
+                    if avail > 0 {
+                        dst[..avail].copy_from_slice(&chunk.data[from..from + avail]);
+                    }
+                }
+                Err(FetchFail::NoRoom) => {
+                    self.cache.invalidate(index);
+                    let bytes = self
+                        .client
+                        .read_at(self.ino, pos, dst.len() as u64)
+                        .await
+                        .or_errno("read")?;
+                    let n = bytes.len().min(dst.len());
+                    dst[..n].copy_from_slice(&bytes[..n]);
+                }
+                Err(FetchFail::Client(e)) => {
+                    self.cache.invalidate(index);
+                    return Err(errno_of("read", &e));
+                }
+            }
+            pos = piece_end;
+        }
+        let next = end.div_ceil(cs).max(offset / cs + 1);
+        if next * cs < committed && !self.cache.contains(next) {
+            self.prefetch(next);
+        }
+        Ok(())
+    }
+
+    async fn fetch_into<'a>(
+        &self,
+        slot: &'a Slot,
+        index: u64,
+    ) -> Result<&'a CachedChunk, FetchFail> {
+        let (client, ino, cs, budget) = (
+            self.client.clone(),
+            self.ino,
+            self.chunk_size,
+            self.budget.clone(),
+        );
+        slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
+            .await
+    }
+
+    fn prefetch(&self, index: u64) {
+        let slot = self.cache.slot(index);
+        let (client, ino, cs, budget) = (
+            self.client.clone(),
+            self.ino,
+            self.chunk_size,
+            self.budget.clone(),
+        );
+        self.rt.spawn(async move {
+            let fetched = slot
+                .get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
+                .await;
+            if let Err(FetchFail::Client(e)) = fetched {
+                tracing::debug!(%ino, index, error = %e, "prefetching chunk failed");
+            }
+        });
+    }
+}
+
+async fn fetch_chunk(
+    client: Client,
+    ino: InodeId,
+    index: u64,
+    chunk_size: u64,
+    budget: Arc<Budget>,
+) -> Result<CachedChunk, FetchFail> {
+    let held = budget.reserve(chunk_size).ok_or(FetchFail::NoRoom)?;
+    let data = client
+        .read_at(ino, index * chunk_size, chunk_size)
+        .await
+        .map_err(FetchFail::Client)?;
+    Ok(CachedChunk::new(data, held))
+}
