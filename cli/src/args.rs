@@ -65,9 +65,9 @@ pub enum Command {
     Cert(CertCommand),
     /// Measure put/get throughput and small-file create/stat/delete rates.
     Bench(BenchArgs),
-    /// Mount the cluster with FUSE (not available yet).
+    /// Mount the cluster with FUSE; runs until Ctrl-C, SIGTERM or `ferrofs umount`.
     Mount(MountArgs),
-    /// Unmount a FUSE mount (not available yet).
+    /// Unmount a ferrofs mount, also one whose mount process was killed.
     Umount(UmountArgs),
 }
 
@@ -228,7 +228,8 @@ pub struct DevUpArgs {
     /// Return once healthy, leaving the processes running (stop with `dev down`).
     #[arg(long)]
     pub detach: bool,
-    /// Also mount the cluster at MNT with FUSE (not available yet).
+    /// Also mount the cluster at MNT with FUSE once it is healthy (MNT is created if
+    /// missing); `dev down` or Ctrl-C unmounts it before stopping the servers.
     #[arg(long, value_name = "MNT")]
     pub mount: Option<PathBuf>,
     /// How long to wait for a leader and every data server to be up.
@@ -281,16 +282,46 @@ pub struct BenchArgs {
     pub tasks: u32,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct MountArgs {
-    /// Empty local directory to mount on.
+    /// Local directory to mount on (it must exist; usually empty).
     #[arg(value_name = "MNT")]
     pub mountpoint: PathBuf,
+    /// Mount options, comma-separated, repeatable: allow_other, ro, noatime, noexec,
+    /// nosuid, nodev, fsname=NAME, ... (others go to the kernel as given).
+    #[arg(short = 'o', value_name = "OPT,...")]
+    pub options: Vec<String>,
+    /// Return once the mount is live, leaving it served by a detached process
+    /// (stop it with `ferrofs umount MNT`).
+    #[arg(long)]
+    pub background: bool,
+    /// Log file of the --background process (default: ferrofs-mount-<hash>.log in
+    /// $XDG_RUNTIME_DIR, else /tmp).
+    #[arg(long, value_name = "FILE", requires = "background")]
+    pub log: Option<PathBuf>,
+    /// Let other users than the mounting one use the mount (same as -o allow_other).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// How long the kernel may cache attributes.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub attr_ttl: std::time::Duration,
+    /// How long the kernel may cache name lookups.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub entry_ttl: std::time::Duration,
+    /// Refuse every change (EROFS); same as -o ro.
+    #[arg(long)]
+    pub read_only: bool,
+    /// How long --background waits for the mount to become live.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Set by --background on the process it starts: leave the terminal's session.
+    #[arg(long, hide = true)]
+    pub detached_child: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct UmountArgs {
-    /// Mount point to detach.
+    /// Mount point to detach (also one whose mount process was killed).
     #[arg(value_name = "MNT")]
     pub mountpoint: PathBuf,
 }
@@ -317,6 +348,36 @@ mod tests {
             Command::Ls(a) => assert!(a.long && a.path == "/"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn mount_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferrofs",
+            "mount",
+            "/mnt/f",
+            "-o",
+            "noatime,allow_other",
+            "-o",
+            "ro",
+            "--attr-ttl",
+            "250ms",
+            "--background",
+        ])
+        .expect("parse");
+        match cli.command {
+            Command::Mount(a) => {
+                assert_eq!(a.mountpoint, PathBuf::from("/mnt/f"));
+                assert_eq!(a.options, vec!["noatime,allow_other", "ro"]);
+                assert_eq!(a.attr_ttl, std::time::Duration::from_millis(250));
+                assert_eq!(a.entry_ttl, std::time::Duration::from_secs(1));
+                assert!(a.background && !a.read_only && !a.allow_other);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // --log only makes sense with --background.
+        assert!(Cli::try_parse_from(["ferrofs", "mount", "/m", "--log", "/tmp/l"]).is_err());
+        assert!(Cli::try_parse_from(["ferrofs", "mount"]).is_err());
     }
 
     #[test]

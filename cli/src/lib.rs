@@ -1,5 +1,5 @@
 //! The `ferrofs` command: file operations against a cluster, cluster status, a local
-//! development cluster (`ferrofs dev up`), certificates and a small benchmark.
+//! development cluster (`ferrofs dev up`), FUSE mounts, certificates and a small benchmark.
 //!
 //! `main.rs` only parses arguments, sets up tracing and prints the error; everything
 //! else lives here so tests can call it.
@@ -10,7 +10,9 @@ pub mod cert;
 pub mod client_config;
 pub mod commands;
 pub mod dev;
+pub mod mounting;
 pub mod output;
+pub mod signals;
 
 use anyhow::Result;
 use args::{Cli, Command};
@@ -18,6 +20,7 @@ use args::{Cli, Command};
 /// Run one parsed command line to completion.
 pub async fn run(cli: Cli) -> Result<()> {
     let config = cli.config;
+    let verbose = cli.verbose;
     match cli.command {
         Command::Status(a) => commands::status::run(config, a).await,
         Command::Mkdir(a) => commands::files::mkdir(config, a).await,
@@ -35,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Dev(a) => dev::run(a).await,
         Command::Cert(a) => cert::run(a),
         Command::Bench(a) => bench::run(config, a).await,
-        Command::Mount(a) => commands::mount::mount(a),
+        Command::Mount(a) => commands::mount::mount(config, verbose, a).await,
         Command::Umount(a) => commands::mount::umount(a),
     }
 }

@@ -77,6 +77,13 @@ pub struct RaftTiming {
     pub snapshot_after_entries: u64,
 }
 
+/// Failover time, as openraft 0.10 runs elections: a follower gives the leader a lease of
+/// `election_timeout_max` after each heartbeat, and campaigns once the lease plus its own
+/// random timeout (`min..max`, resampled per campaign) have passed. So a new leader is
+/// elected `max + min .. 2 x max` after the last heartbeat, and a split vote (both
+/// survivors campaigning within one round trip of each other) costs one more `min..max`.
+/// min = max / 2 makes split votes rare (a round trip is ~1 ms of a 1 s window) and keeps
+/// even a split round within 3 x max. Measured: docs/architecture.md.
 impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {

@@ -21,8 +21,12 @@ fn transport() -> Arc<quinn::TransportConfig> {
     t.send_window(128 * 1024 * 1024);
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(4096));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
-    t.keep_alive_interval(Some(Duration::from_secs(1)));
-    if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(5)) {
+    // A peer that died (kill -9, or restarted on the same port with a new endpoint) sends
+    // nothing back, so its connection is only known dead once the idle timeout passes:
+    // keep that short, with keep-alives well inside it, so Raft votes and client calls
+    // stop using a dead connection within a few seconds.
+    t.keep_alive_interval(Some(Duration::from_millis(500)));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(3)) {
         t.max_idle_timeout(Some(idle));
     }
     Arc::new(t)
@@ -157,7 +161,11 @@ impl Connector {
                 }
                 Err(e)
             }
-            Err(_) => Err(WireError::Timeout),
+            Err(_) => {
+                // No answer in time: the connection may be dead; dial afresh next time.
+                self.forget(addr);
+                Err(WireError::Timeout)
+            }
         }
     }
 }

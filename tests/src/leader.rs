@@ -55,7 +55,7 @@ impl MetaProbe {
 
 async fn status_from(conn: &Connector, addr: &str) -> Option<ClusterStatus> {
     let ask = MetaRequest::ClusterStatus;
-    match conn.call::<_, MetaResponse>(addr, &ask, Duration::from_millis(300)).await {
+    match conn.call::<_, MetaResponse>(addr, &ask, Duration::from_millis(100)).await {
         Ok(MetaResponse::Status(s)) => Some(*s),
         _ => None,
     }

@@ -90,6 +90,7 @@ async fn twenty_leader_kills_each_elect_a_leader_in_bounded_time() -> anyhow::Re
         .await?;
         cluster.kill9(&meta_name(old))?;
         let t0 = Instant::now();
+        eprintln!("round {round}: killed {old} at {:?}", std::time::SystemTime::now());
         let new = wait_until("a new leader", bound * 2, || probe.leader_other_than(Some(old))).await?;
         let took = t0.elapsed();
         worst = worst.max(took);

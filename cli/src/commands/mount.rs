@@ -1,20 +1,32 @@
-//! `ferrofs mount` / `umount`: placeholders until the FUSE adapter (fuse-mount) lands.
+//! `ferrofs mount` and `ferrofs umount`.
 
 use crate::args::{MountArgs, UmountArgs};
-use anyhow::{bail, Result};
+use crate::client_config::connect;
+use crate::mounting::{background, check, mount_options, serve};
+use anyhow::Result;
+use std::path::PathBuf;
 
-pub fn mount(args: MountArgs) -> Result<()> {
-    bail!(
-        "mount {}: the FUSE mount is not available yet",
-        args.mountpoint.display()
-    )
+/// Mount the cluster on MNT: in the foreground until Ctrl-C/SIGTERM/unmount, or with
+/// `--background` in a detached process, returning once the mount is live.
+pub async fn mount(config: Option<PathBuf>, verbose: u8, args: MountArgs) -> Result<()> {
+    if args.detached_child {
+        // Started by --background without a process group of its own, so this works;
+        // an error only means we already lead a session.
+        let _ = nix::unistd::setsid();
+    }
+    let target = check::prepare_mount_point(&args.mountpoint, false)?;
+    if args.background {
+        return background::start(config, verbose, &args, &target).await;
+    }
+    let client = connect(config).await?;
+    serve::serve(client, &target, mount_options(&args)).await
 }
 
+/// Unmount MNT, also when its mount process was killed.
 pub fn umount(args: UmountArgs) -> Result<()> {
-    bail!(
-        "umount {}: the FUSE mount is not available yet",
-        args.mountpoint.display()
-    )
+    let target = check::mounted_fuse_target(&args.mountpoint)?;
+    ferrofs_fuse::unmount(&target)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -22,15 +34,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_say_not_yet() {
-        let err = mount(MountArgs {
-            mountpoint: "/mnt/x".into(),
+    fn umount_of_a_plain_folder_says_not_mounted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = umount(UmountArgs {
+            mountpoint: dir.path().to_path_buf(),
         })
-        .expect_err("not yet");
-        assert!(err.to_string().contains("not available yet"), "{err}");
-        assert!(umount(UmountArgs {
-            mountpoint: "/mnt/x".into()
-        })
-        .is_err());
+        .expect_err("not mounted");
+        assert!(err.to_string().ends_with("is not mounted"), "{err}");
     }
 }

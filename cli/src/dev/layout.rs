@@ -137,7 +137,7 @@ pub fn prepare(dir: &Path, req: LayoutRequest) -> Result<(Layout, Prepared)> {
 }
 
 /// Settings of the local cluster: short Raft timing (fsync here takes ~1.5 ms, far below
-/// the 500 ms minimum election timeout) and quick failure detection.
+/// the election timeout) and quick failure detection.
 fn cluster_settings(replication: u32) -> ClusterSettings {
     ClusterSettings {
         replication,
@@ -150,6 +150,7 @@ fn cluster_settings(replication: u32) -> ClusterSettings {
 fn raft_timing() -> RaftTiming {
     RaftTiming {
         heartbeat_interval: Duration::from_millis(100),
+        // min = max / 2: see RaftTiming's default in proto/src/config.rs.
         election_timeout_min: Duration::from_millis(500),
         election_timeout_max: Duration::from_millis(1000),
         ..RaftTiming::default()

@@ -1,19 +1,21 @@
-//! `ferrofs dev up` / `dev down`: a local cluster of separate processes on 127.0.0.1.
+//! `ferrofs dev up` / `dev down`: a local cluster of separate processes on 127.0.0.1,
+//! optionally mounted with FUSE (`--mount`).
 
 pub mod health;
 pub mod layout;
+pub mod mount;
 pub mod pids;
 pub mod ports;
 pub mod processes;
 
 use crate::args::{DevCommand, DevDirArgs, DevUpArgs};
 use crate::commands::status::render_status;
-use anyhow::{bail, Context, Result};
+use crate::signals::Signals;
+use anyhow::{bail, Result};
 use layout::{Layout, LayoutRequest, Prepared, Role};
 use pids::PidEntry;
 use processes::{Running, STOP_GRACE};
-use std::path::Path;
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use std::path::{Path, PathBuf};
 
 pub async fn run(cmd: DevCommand) -> Result<()> {
     match cmd {
@@ -44,15 +46,14 @@ fn ensure_not_running(dir: &Path) -> Result<()> {
 }
 
 async fn up(args: DevUpArgs) -> Result<()> {
-    if let Some(mnt) = &args.mount {
-        bail!(
-            "--mount {}: the FUSE mount is not available yet",
-            mnt.display()
-        );
-    }
     if args.dir.is_dir() {
         ensure_not_running(&args.dir)?;
     }
+    // Checked (and created) before any server starts, so a bad mount point fails fast.
+    let mount_target: Option<PathBuf> = match &args.mount {
+        Some(mnt) => Some(mount::prepare(mnt)?),
+        None => None,
+    };
     let req = LayoutRequest {
         meta: args.meta,
         data: args.data,
@@ -103,6 +104,16 @@ async fn up(args: DevUpArgs) -> Result<()> {
         layout.client_config_path().display()
     );
 
+    if let Some(target) = &mount_target {
+        if !mount_cluster(&layout, target, args.timeout, &mut signals, &mut children).await? {
+            if args.detach {
+                bail!("interrupted while mounting the cluster");
+            }
+            return Ok(());
+        }
+        println!("mounted on {}", target.display());
+    }
+
     if args.detach {
         // The children live on in their own process groups; DIR/pids lets `dev down` find them.
         return Ok(());
@@ -112,6 +123,41 @@ async fn up(args: DevUpArgs) -> Result<()> {
     eprintln!("stopping the cluster");
     stop(&layout, &mut children).await;
     Ok(())
+}
+
+/// Start the mount process, wait until its mount is live and record it in DIR/pids.
+/// Everything is stopped on failure (an error) or on Ctrl-C (`Ok(false)`).
+async fn mount_cluster(
+    layout: &Layout,
+    target: &Path,
+    timeout: std::time::Duration,
+    signals: &mut Signals,
+    children: &mut Vec<Running>,
+) -> Result<bool> {
+    let (mut running, before) = match mount::spawn(layout, target) {
+        Ok(started) => started,
+        Err(e) => {
+            stop(layout, children).await;
+            return Err(e);
+        }
+    };
+    let live = tokio::select! {
+        r = mount::wait(target, &before, &mut running, timeout) => Some(r),
+        _ = signals.recv() => None,
+    };
+    children.push(running);
+    let outcome = match live {
+        Some(Ok(())) => write_pids(layout, children).map(|()| true),
+        Some(Err(e)) => Err(e),
+        None => {
+            eprintln!("interrupted before the cluster was mounted; stopping it");
+            Ok(false)
+        }
+    };
+    if !matches!(outcome, Ok(true)) {
+        stop(layout, children).await;
+    }
+    outcome
 }
 
 /// Spawn every process and record DIR/pids; on failure, stop what was started.
@@ -134,6 +180,15 @@ async fn start_all(layout: &Layout, meta_bin: &Path, data_bin: &Path) -> Result<
             }
         }
     }
+    if let Err(e) = write_pids(layout, &children) {
+        stop(layout, &mut children).await;
+        return Err(e);
+    }
+    Ok(children)
+}
+
+/// Record the running children in DIR/pids.
+fn write_pids(layout: &Layout, children: &[Running]) -> Result<()> {
     let entries: Vec<PidEntry> = children
         .iter()
         .filter_map(|r| {
@@ -143,16 +198,16 @@ async fn start_all(layout: &Layout, meta_bin: &Path, data_bin: &Path) -> Result<
             })
         })
         .collect();
-    if let Err(e) = pids::write(&layout.dir, &entries) {
-        stop(layout, &mut children).await;
-        return Err(e);
-    }
-    Ok(children)
+    pids::write(&layout.dir, &entries)
 }
 
-/// Stop our children and remove DIR/pids; problems are reported, not returned, since
-/// this runs on the way out.
-async fn stop(layout: &Layout, children: &mut [Running]) {
+/// Stop our children, the mount process first, and remove DIR/pids; problems are
+/// reported, not returned, since this runs on the way out.
+async fn stop(layout: &Layout, children: &mut Vec<Running>) {
+    if let Some(pos) = children.iter().position(|r| r.name == mount::MOUNT_NAME) {
+        let mut m = children.remove(pos);
+        mount::stop_child(&layout.dir, &mut m).await;
+    }
     let killed = processes::stop_children(children, STOP_GRACE).await;
     if !killed.is_empty() {
         eprintln!(
@@ -163,28 +218,6 @@ async fn stop(layout: &Layout, children: &mut [Running]) {
     }
     if let Err(e) = pids::remove(&layout.dir) {
         eprintln!("ferrofs: {e:#}");
-    }
-}
-
-/// SIGINT and SIGTERM, caught.
-struct Signals {
-    int: Signal,
-    term: Signal,
-}
-
-impl Signals {
-    fn install() -> Result<Signals> {
-        Ok(Signals {
-            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
-            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
     }
 }
 
@@ -219,8 +252,10 @@ async fn down(args: DevDirArgs) -> Result<()> {
     if !dir.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
-    // Idempotent, so scripts can always call it: no pids file means nothing runs.
+    // Idempotent, so scripts can always call it: no pids file means nothing runs
+    // (but a mount left by a killed mount process is still cleared).
     let Some(entries) = pids::read(dir)? else {
+        mount::clear_leftover(dir);
         eprintln!(
             "no cluster runs on {} (no {} file)",
             dir.display(),
@@ -232,7 +267,12 @@ async fn down(args: DevDirArgs) -> Result<()> {
         .iter()
         .filter(|e| processes::is_our_server(e.pid))
         .count();
-    let killed = processes::stop_pids(&entries, STOP_GRACE).await;
+    // The mount first, while the servers can still take its last writes.
+    let (mounts, servers): (Vec<PidEntry>, Vec<PidEntry>) = entries
+        .into_iter()
+        .partition(|e| e.name == mount::MOUNT_NAME);
+    mount::stop_pids(dir, &mounts).await;
+    let killed = processes::stop_pids(&servers, STOP_GRACE).await;
     if !killed.is_empty() {
         eprintln!(
             "killed after {}s: {}",
