@@ -7,6 +7,8 @@ packages=(
   libclang-dev clang   # bindgen for RocksDB's C API
   fuse3                # fusermount3 for `ferrofs mount`
   git rsync sqlite3 fio tar diffutils  # real programs the mount tests run
+  chromium             # headless browser for the dashboard test (tests/tests/observability.rs)
+  python3 python3-pip  # the Prometheus text parser the metrics test checks with
 )
 
 missing=()
@@ -23,6 +25,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python's prometheus_client parses /metrics in tests/tests/observability.rs.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  echo "install-deps: installing the Python prometheus-client package"
+  python3 -m pip install --quiet prometheus-client 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages prometheus-client
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -33,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Show the metadata voters, the data servers and the file and chunk counts.
     Status(StatusArgs),
+    /// Check every file's chunks and the directory tree; exit 0 only when clean.
+    Fsck(FsckArgs),
     /// Create directories.
     Mkdir(MkdirArgs),
     /// List a directory (streamed page by page), or show one file.
@@ -82,6 +84,16 @@ pub struct StatusArgs {
     /// Refresh interval for --watch.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Wait for the cluster to re-replicate what it can, then check again.
+    #[arg(long)]
+    pub repair: bool,
+    /// How long --repair waits.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +247,12 @@ pub struct DevUpArgs {
     /// How long to wait for a leader and every data server to be up.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Tests: a data server silent this long is down and its chunks re-replicated.
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    pub down_after: Option<std::time::Duration>,
+    /// Tests: how long an unreferenced chunk waits before the GC deletes it.
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    pub gc_grace: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

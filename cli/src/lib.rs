@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let verbose = cli.verbose;
     match cli.command {
         Command::Status(a) => commands::status::run(config, a).await,
+        Command::Fsck(a) => commands::fsck::run(config, a).await,
         Command::Mkdir(a) => commands::files::mkdir(config, a).await,
         Command::Ls(a) => commands::files::ls(config, a).await,
         Command::Stat(a) => commands::files::stat(config, a).await,

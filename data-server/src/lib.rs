@@ -3,8 +3,10 @@
 //! reports to the metadata leader.
 
 pub mod heartbeat;
+mod http;
 pub mod integrity;
 pub mod meta_link;
+pub mod metrics;
 pub mod scrub;
 mod server;
 mod service;

@@ -1,8 +1,10 @@
 //! Wiring: store, QUIC endpoint, service, heartbeats, reporter and scrubber.
 
 use crate::heartbeat::{self, HeartbeatStats, Identity};
+use crate::http::MetricsSources;
 use crate::integrity::{self, CorruptionSink};
 use crate::meta_link::MetaLink;
+use crate::metrics::DataMetrics;
 use crate::scrub::{self, ScrubConfig, ScrubStats};
 use crate::service::Service;
 use crate::store::ChunkStore;
@@ -44,6 +46,8 @@ pub struct DataServer {
     link: Arc<MetaLink>,
     scrub_stats: Arc<ScrubStats>,
     heartbeat_stats: Arc<HeartbeatStats>,
+    metrics: Arc<DataMetrics>,
+    http_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -84,7 +88,13 @@ impl DataServer {
         for id in earlier {
             sink.report_again(id);
         }
-        let service = Arc::new(Service::new(store.clone(), sink.clone(), connector));
+        let metrics = Arc::new(DataMetrics::new());
+        let service = Arc::new(Service::new(
+            store.clone(),
+            sink.clone(),
+            connector,
+            metrics.clone(),
+        ));
         let scrub_stats = Arc::new(ScrubStats::default());
         let heartbeat_stats = Arc::new(HeartbeatStats::default());
         let identity = Identity {
@@ -120,6 +130,24 @@ impl DataServer {
             scrub_cfg,
             scrub_stats.clone(),
         )));
+        let http_addr = match config.metrics_addr {
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("listening for HTTP on {at}"))?;
+                let bound = listener.local_addr().context("reading the HTTP address")?;
+                let sources = Arc::new(MetricsSources {
+                    metrics: metrics.clone(),
+                    store: store.clone(),
+                    scrub: scrub_stats.clone(),
+                    heartbeat: heartbeat_stats.clone(),
+                });
+                tasks.push(tokio::spawn(crate::http::serve(listener, sources)));
+                tracing::info!(addr = %bound, "serving metrics over HTTP");
+                Some(bound)
+            }
+            None => None,
+        };
         tracing::info!(node = %config.node_id, %local, advertise = %addr, "data server started");
         Ok(DataServer {
             endpoint,
@@ -127,12 +155,23 @@ impl DataServer {
             link,
             scrub_stats,
             heartbeat_stats,
+            metrics,
+            http_addr,
             tasks,
         })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.endpoint.local_addr()?)
+    }
+
+    /// The bound address of the metrics server, if `metrics_addr` was set.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    pub fn metrics(&self) -> &Arc<DataMetrics> {
+        &self.metrics
     }
 
     pub fn store(&self) -> &Arc<ChunkStore> {

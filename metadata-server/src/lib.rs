@@ -4,9 +4,12 @@
 //! `run(config, shutdown)` is the whole server; `MetaNode` gives tests a handle on a
 //! running node (its Raft, its state machine, its bound address).
 
+pub mod http;
+pub mod metrics;
 pub mod namespace;
 pub mod network;
 mod node;
+pub mod reconcile;
 pub mod server;
 pub mod store;
 pub mod types;

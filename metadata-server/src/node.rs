@@ -39,6 +39,12 @@ pub enum MetaError {
     /// openraft did not shut down cleanly.
     #[error("stopping raft: {0}")]
     Shutdown(String),
+    /// The metrics/dashboard HTTP address could not be bound.
+    #[error("listening for HTTP on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// openraft's configuration from ours.
@@ -78,6 +84,8 @@ pub struct MetaNode {
     endpoint: quinn::Endpoint,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     local_addr: SocketAddr,
+    /// Where `/metrics` and the dashboard are served, if `metrics_addr` was set.
+    http_addr: Option<SocketAddr>,
 }
 
 impl MetaNode {
@@ -126,14 +134,24 @@ impl MetaNode {
                 async move { service.handle_stream(send, recv).await }
             }))
         };
+        let mut tasks = vec![tokio::spawn(crate::http::watch_raft(service.clone()))];
+        let http_addr = match cfg.metrics_addr {
+            Some(addr) => Some(start_http(addr, service.clone(), &endpoint, &mut tasks).await?),
+            None => None,
+        };
+        let reconcile = tokio::spawn(crate::reconcile::run(
+            service.clone(),
+            Connector::new(endpoint.clone()),
+        ));
         let watch = tokio::spawn(watch_leadership(service));
         tracing::info!(node = id, addr = %local_addr, "metadata server started");
         Ok(MetaNode {
             raft,
             sm,
             endpoint,
-            tasks: vec![serve, watch],
+            tasks: tasks.into_iter().chain([serve, watch, reconcile]).collect(),
             local_addr,
+            http_addr,
         })
     }
 
@@ -148,6 +166,11 @@ impl MetaNode {
     /// The bound UDP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of the metrics and dashboard server, if any.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Stop serving, shut Raft down and release the port.
@@ -166,6 +189,25 @@ impl MetaNode {
         tracing::info!(addr = %self.local_addr, "metadata server stopped");
         result
     }
+}
+
+/// Bind `addr` and serve metrics, status and the dashboard on it.
+async fn start_http(
+    addr: SocketAddr,
+    service: Arc<MetaService>,
+    endpoint: &quinn::Endpoint,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<SocketAddr, MetaError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| MetaError::Http { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| MetaError::Http { addr, source })?;
+    let app = crate::http::HttpApp::new(service, Connector::new(endpoint.clone()));
+    tasks.push(tokio::spawn(crate::http::serve(listener, Arc::new(app))));
+    tracing::info!(addr = %bound, "serving metrics and the dashboard over HTTP");
+    Ok(bound)
 }
 
 /// A node whose log is empty initialises the cluster with the configured voters.

@@ -66,6 +66,9 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::CommitChunks { .. } => "commit-chunks",
         MetaOp::RegisterDataServer { .. } => "register-data-server",
         MetaOp::ReportBadReplica { .. } => "report-bad-replica",
+        MetaOp::AddReplica { .. } => "add-replica",
+        MetaOp::RemoveReplica { .. } => "remove-replica",
+        MetaOp::GarbageDeleted { .. } => "garbage-deleted",
     }
 }
 

@@ -110,6 +110,14 @@ pub struct ClusterSettings {
     /// ... and after this long it is down and its chunks are re-replicated.
     #[serde(with = "humantime_serde")]
     pub down_after: Duration,
+    /// A chunk no file references is deleted from the data servers this long after the
+    /// leader first sees it on the garbage list.
+    #[serde(with = "humantime_serde", default = "default_gc_grace")]
+    pub gc_grace: Duration,
+}
+
+fn default_gc_grace() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl Default for ClusterSettings {
@@ -120,6 +128,7 @@ impl Default for ClusterSettings {
             vnodes_per_weight: 128,
             suspect_after: Duration::from_secs(4),
             down_after: Duration::from_secs(600),
+            gc_grace: default_gc_grace(),
         }
     }
 }

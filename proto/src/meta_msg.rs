@@ -102,6 +102,12 @@ pub enum MetaOp {
     RegisterDataServer { node: NodeId, addr: String, zone: String, capacity: u64 },
     /// A replica failed its checksum; drop it from the chunk's locations -> `Done`.
     ReportBadReplica { chunk: ChunkId, server: NodeId },
+    /// The reconciliation loop: a verified copy of `chunk` now lives on `server` -> `Done`.
+    AddReplica { chunk: ChunkId, server: NodeId },
+    /// The reconciliation loop: a surplus copy is about to be deleted -> `Done`.
+    RemoveReplica { chunk: ChunkId, server: NodeId },
+    /// The GC: `server` deleted its copy of the unreferenced `chunk` -> `Done`.
+    GarbageDeleted { chunk: ChunkId, server: NodeId },
 }
 
 /// A data server's report, sent every heartbeat interval.
@@ -169,6 +175,50 @@ pub struct ClusterStatus {
     pub under_replicated: u64,
     pub logical_bytes: u64,
     pub replication: u32,
+    /// Progress of the leader's reconciliation loop (since it became leader).
+    #[serde(default)]
+    pub repair: RepairStatus,
+}
+
+/// What the reconciliation loop (re-replication and garbage collection) is doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairStatus {
+    /// Copies being made right now.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// New copies made and committed.
+    #[serde(default)]
+    pub chunks_repaired: u64,
+    /// Surplus copies removed.
+    #[serde(default)]
+    pub surplus_removed: u64,
+    /// Unreferenced chunks waiting to be deleted.
+    #[serde(default)]
+    pub garbage_pending: u64,
+    /// Live chunks with fewer copies on servers that are not down than the replication
+    /// factor, as the loop last counted them (`under_replicated` counts recorded copies).
+    #[serde(default)]
+    pub under_replicated_live: u64,
+    /// Garbage chunks deleted everywhere.
+    #[serde(default)]
+    pub garbage_collected: u64,
+    /// Bytes of chunk copies the GC deleted (counted for chunks whose size this leader
+    /// saw while they were live).
+    #[serde(default)]
+    pub bytes_reclaimed: u64,
+    /// The most recent repairs, oldest first (at most `RECENT_REPAIRS`).
+    #[serde(default)]
+    pub recent: Vec<RepairRecord>,
+}
+
+/// How many recent repairs `RepairStatus::recent` keeps.
+pub const RECENT_REPAIRS: usize = 256;
+
+/// One finished copy: which chunk, and how many live copies it had when planned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairRecord {
+    pub chunk: ChunkId,
+    pub live_copies: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

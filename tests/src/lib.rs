@@ -1,11 +1,12 @@
 //! Harness for cluster-level tests: starts a local cluster of the real binaries with
 //! `ferrofs dev up --detach`, kills and restarts single processes for real, and waits on
-//! conditions with deadlines (never fixed sleeps).
+//! conditions with deadlines (never fixed sleeps); `mount` runs `ferrofs mount` processes.
 
 pub mod cluster;
 pub mod data;
 pub mod files;
 pub mod leader;
+pub mod mount;
 pub mod raw;
 pub mod wait;
 

@@ -2,6 +2,7 @@
 //! path normalisation, the caller's ids and error wording.
 
 pub mod files;
+pub mod fsck;
 pub mod mount;
 pub mod put_get;
 pub mod status;

@@ -129,6 +129,16 @@ pub fn render_status(s: &ClusterStatus) -> String {
         s.under_replicated,
         format_bytes(s.logical_bytes)
     ));
+    let r = &s.repair;
+    out.push_str(&format!(
+        "repair: in flight {}, repaired {}, surplus removed {}; gc: pending {}, collected {}, reclaimed {}\n",
+        r.in_flight,
+        r.chunks_repaired,
+        r.surplus_removed,
+        r.garbage_pending,
+        r.garbage_collected,
+        format_bytes(r.bytes_reclaimed)
+    ));
     out
 }
 
@@ -175,6 +185,10 @@ mod tests {
             under_replicated: 3,
             logical_bytes: 1 << 20,
             replication: 3,
+            repair: ferrofs_proto::meta_msg::RepairStatus {
+                garbage_pending: 5,
+                ..Default::default()
+            },
         };
         let text = render_status(&s);
         assert!(text.starts_with("metadata: leader 2, term 7"), "{text}");
@@ -184,6 +198,7 @@ mod tests {
             assert!(row.contains(cell), "{cell} missing in {row}");
         }
         assert!(text.contains("under-replicated 3"), "{text}");
+        assert!(text.contains("gc: pending 5"), "{text}");
         // JSON is the serde form of the same struct.
         let json = serde_json::to_value(&s).expect("json");
         assert_eq!(json["leader"], 2);

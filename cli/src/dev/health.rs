@@ -139,6 +139,7 @@ mod tests {
             under_replicated: 0,
             logical_bytes: 0,
             replication: 3,
+            repair: Default::default(),
         }
     }
 

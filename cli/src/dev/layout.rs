@@ -11,7 +11,7 @@
 //! Paths inside the configs are relative to the config's folder, so DIR can move.
 //! A later start reads the configs back and reuses ids, ports and data.
 
-use super::ports::pick_free_udp_ports;
+use super::ports::{pick_free_tcp_ports, pick_free_udp_ports};
 use anyhow::{anyhow, bail, Context, Result};
 use ferrofs_proto::config::{
     load, ClientConfig, ClusterSettings, DataConfig, MetaConfig, PeerConfig, RaftTiming, ReadPolicy,
@@ -77,6 +77,8 @@ pub struct ProcessSpec {
     pub addr: SocketAddr,
     /// The process's folder.
     pub dir: PathBuf,
+    /// Where it serves `/metrics` (and, for a metadata server, the dashboard).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ProcessSpec {
@@ -198,12 +200,17 @@ fn create(dir: &Path, req: LayoutRequest) -> Result<Layout> {
         .context("saving the cluster CA")?;
 
     let ports = pick_free_udp_ports((n_meta + n_data) as usize, &BTreeSet::new())?;
+    let http = pick_free_tcp_ports((n_meta + n_data) as usize, &BTreeSet::new())?;
     let addr = |i: usize| SocketAddr::new(LOOPBACK, ports[i]);
+    let http_addr = |i: usize| SocketAddr::new(LOOPBACK, http[i]);
     let meta: Vec<ProcessSpec> = (0..n_meta as usize)
-        .map(|i| spec(&dir, Role::Meta, i as u64 + 1, addr(i)))
+        .map(|i| spec(&dir, Role::Meta, i as u64 + 1, addr(i), http_addr(i)))
         .collect();
     let data: Vec<ProcessSpec> = (0..n_data as usize)
-        .map(|i| spec(&dir, Role::Data, i as u64 + 1, addr(n_meta as usize + i)))
+        .map(|i| {
+            let at = n_meta as usize + i;
+            spec(&dir, Role::Data, i as u64 + 1, addr(at), http_addr(at))
+        })
         .collect();
     let layout = Layout {
         dir,
@@ -251,6 +258,11 @@ fn reuse(mut layout: Layout, req: LayoutRequest) -> Result<(Layout, Prepared)> {
     let ca = ClusterCa::load(&layout.dir.join(CA_DIR)).context("loading the cluster CA")?;
     let used: BTreeSet<u16> = layout.processes().map(|p| p.addr.port()).collect();
     let ports = pick_free_udp_ports((want - have) as usize, &used)?;
+    let used_http: BTreeSet<u16> = layout
+        .processes()
+        .filter_map(|p| p.metrics_addr.map(|a| a.port()))
+        .collect();
+    let http = pick_free_tcp_ports((want - have) as usize, &used_http)?;
     let last_id = layout
         .data
         .iter()
@@ -258,13 +270,14 @@ fn reuse(mut layout: Layout, req: LayoutRequest) -> Result<(Layout, Prepared)> {
         .max()
         .unwrap_or(DATA_ID_BASE);
     let mut added = Vec::new();
-    for (i, port) in ports.into_iter().enumerate() {
+    for (i, (port, http_port)) in ports.into_iter().zip(http).enumerate() {
         let ordinal = last_id.saturating_sub(DATA_ID_BASE) + 1 + i as u64;
         added.push(spec(
             &layout.dir,
             Role::Data,
             ordinal,
             SocketAddr::new(LOOPBACK, port),
+            SocketAddr::new(LOOPBACK, http_port),
         ));
     }
     for d in &added {
@@ -274,7 +287,13 @@ fn reuse(mut layout: Layout, req: LayoutRequest) -> Result<(Layout, Prepared)> {
     Ok((layout, Prepared::Grown(want - have)))
 }
 
-fn spec(dir: &Path, role: Role, ordinal: u64, addr: SocketAddr) -> ProcessSpec {
+fn spec(
+    dir: &Path,
+    role: Role,
+    ordinal: u64,
+    addr: SocketAddr,
+    metrics_addr: SocketAddr,
+) -> ProcessSpec {
     let name = format!("{}-{ordinal}", role.prefix());
     let id = match role {
         Role::Meta => NodeId(ordinal),
@@ -286,6 +305,7 @@ fn spec(dir: &Path, role: Role, ordinal: u64, addr: SocketAddr) -> ProcessSpec {
         role,
         id,
         addr,
+        metrics_addr: Some(metrics_addr),
     }
 }
 
@@ -312,7 +332,7 @@ fn write_meta(ca: &ClusterCa, layout: &Layout, m: &ProcessSpec) -> Result<()> {
         tls: relative_tls("tls", &m.name),
         raft: raft_timing(),
         cluster: cluster_settings(layout.replication),
-        metrics_addr: None,
+        metrics_addr: m.metrics_addr,
     };
     write_toml(&m.config_path(), &cfg)
 }
@@ -332,7 +352,7 @@ fn write_data(ca: &ClusterCa, layout: &Layout, d: &ProcessSpec) -> Result<()> {
         capacity: None,
         heartbeat_interval: Duration::from_secs(1),
         scrub_rate: bytesize::ByteSize::mib(16),
-        metrics_addr: None,
+        metrics_addr: d.metrics_addr,
     };
     write_toml(&d.config_path(), &cfg)
 }
@@ -418,14 +438,14 @@ fn read_role(dir: &Path, role: Role) -> Result<Vec<ProcessSpec>> {
     let mut specs = Vec::with_capacity(found.len());
     for (n, folder) in found {
         let config = folder.join(role.config_file());
-        let (id, addr) = match role {
+        let (id, addr, metrics_addr) = match role {
             Role::Meta => {
                 let c = load::<MetaConfig>(&config)?;
-                (c.node_id, c.listen)
+                (c.node_id, c.listen, c.metrics_addr)
             }
             Role::Data => {
                 let c = load::<DataConfig>(&config)?;
-                (c.node_id, c.listen)
+                (c.node_id, c.listen, c.metrics_addr)
             }
         };
         specs.push(ProcessSpec {
@@ -434,6 +454,7 @@ fn read_role(dir: &Path, role: Role) -> Result<Vec<ProcessSpec>> {
             id,
             addr,
             dir: folder,
+            metrics_addr,
         });
     }
     Ok(specs)
@@ -465,9 +486,15 @@ mod tests {
         assert_eq!(ids, vec![1, 2, 3, 101, 102, 103]);
         let ports: BTreeSet<u16> = layout.processes().map(|p| p.addr.port()).collect();
         assert_eq!(ports.len(), 6, "every process has its own port");
+        let http: BTreeSet<u16> = layout
+            .processes()
+            .filter_map(|p| p.metrics_addr.map(|a| a.port()))
+            .collect();
+        assert_eq!(http.len(), 6, "every process has its own metrics port");
 
         let m2: MetaConfig = load(&layout.meta[1].config_path()).expect("meta-2 loads");
         assert_eq!(m2.node_id, NodeId(2));
+        assert_eq!(m2.metrics_addr, layout.meta[1].metrics_addr);
         assert_eq!(m2.listen, layout.meta[1].addr);
         assert_eq!(m2.data_dir, layout.meta[1].dir.join("data"));
         assert_eq!(m2.initial_voters.len(), 3);

@@ -1,12 +1,14 @@
 //! `ferrofs dev up` / `dev down`: a local cluster of separate processes on 127.0.0.1,
 //! optionally mounted with FUSE (`--mount`).
 
+pub mod endpoints;
 pub mod health;
 pub mod layout;
 pub mod mount;
 pub mod pids;
 pub mod ports;
 pub mod processes;
+pub mod tuning;
 
 use crate::args::{DevCommand, DevDirArgs, DevUpArgs};
 use crate::commands::status::render_status;
@@ -60,6 +62,13 @@ async fn up(args: DevUpArgs) -> Result<()> {
         replication: args.replication,
     };
     let (layout, prepared) = layout::prepare(&args.dir, req)?;
+    let tuning = tuning::Tuning {
+        down_after: args.down_after,
+        gc_grace: args.gc_grace,
+    };
+    for m in &layout.meta {
+        tuning::rewrite(&m.config_path(), tuning)?;
+    }
     match prepared {
         Prepared::Created => eprintln!("created a new cluster in {}", layout.dir.display()),
         Prepared::Reused => eprintln!("restarting the cluster in {}", layout.dir.display()),
@@ -99,6 +108,7 @@ async fn up(args: DevUpArgs) -> Result<()> {
         }
     };
     print!("{}", render_status(&status));
+    print!("{}", endpoints::render_endpoints(&layout));
     println!(
         "export FERROFS_CONFIG={}",
         layout.client_config_path().display()
@@ -134,7 +144,7 @@ async fn mount_cluster(
     signals: &mut Signals,
     children: &mut Vec<Running>,
 ) -> Result<bool> {
-    let (mut running, before) = match mount::spawn(layout, target) {
+    let mut running = match mount::spawn(layout, target) {
         Ok(started) => started,
         Err(e) => {
             stop(layout, children).await;
@@ -142,7 +152,7 @@ async fn mount_cluster(
         }
     };
     let live = tokio::select! {
-        r = mount::wait(target, &before, &mut running, timeout) => Some(r),
+        r = mount::wait(target, &mut running, timeout) => Some(r),
         _ = signals.recv() => None,
     };
     children.push(running);

@@ -7,7 +7,7 @@ use super::layout::Layout;
 use super::pids::PidEntry;
 use super::processes::{self, Running, STOP_GRACE};
 use crate::mounting::check::{self, top_mount};
-use crate::mounting::live::{mount_ids_at, wait_live};
+use crate::mounting::live::wait_live;
 use crate::mounting::mountinfo;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -27,10 +27,8 @@ pub fn prepare(mnt: &Path) -> Result<PathBuf> {
     check::prepare_mount_point(mnt, true)
 }
 
-/// Start the mount process (it mounts in the background: see `wait`). Returns it and
-/// the ids of the mounts that were on `target` before.
-pub fn spawn(layout: &Layout, target: &Path) -> Result<(Running, Vec<u64>)> {
-    let before = mount_ids_at(target)?;
+/// Start the mount process (it mounts in the background: see `wait`).
+pub fn spawn(layout: &Layout, target: &Path) -> Result<Running> {
     let file = layout.dir.join(MOUNTPOINT_FILE);
     std::fs::write(&file, format!("{}\n", target.display()))
         .with_context(|| format!("writing {}", file.display()))?;
@@ -67,18 +65,13 @@ pub fn spawn(layout: &Layout, target: &Path) -> Result<(Running, Vec<u64>)> {
         log,
         child,
     };
-    Ok((running, before))
+    Ok(running)
 }
 
 /// Wait until the mount of `running` is live on `target`; fails after `timeout` or
 /// when the process exits, with the end of its log.
-pub async fn wait(
-    target: &Path,
-    before: &[u64],
-    running: &mut Running,
-    timeout: Duration,
-) -> Result<()> {
-    wait_live(target, before, &mut running.child, &running.log, timeout).await
+pub async fn wait(target: &Path, running: &mut Running, timeout: Duration) -> Result<()> {
+    wait_live(target, &mut running.child, &running.log, timeout).await
 }
 
 /// Stop our own mount child: SIGTERM (it unmounts and flushes), SIGKILL after the

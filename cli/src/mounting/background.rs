@@ -1,7 +1,7 @@
 //! `ferrofs mount --background`: start this program again as a detached mount process
 //! (new session, output to a log file) and return once its mount is live.
 
-use super::live::{mount_ids_at, wait_live};
+use super::live::wait_live;
 use crate::args::MountArgs;
 use crate::client_config::config_path;
 use anyhow::{Context, Result};
@@ -32,7 +32,6 @@ pub async fn start(
         .try_clone()
         .with_context(|| format!("opening the log file {}", log.display()))?;
     let exe = std::env::current_exe().context("finding this ferrofs binary")?;
-    let before = mount_ids_at(target)?;
     let mut cmd = tokio::process::Command::new(&exe);
     cmd.args(child_args(&config, verbose, args, target))
         // The daemon keeps no folder busy.
@@ -47,7 +46,7 @@ pub async fn start(
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", exe.display()))?;
-    if let Err(e) = wait_live(target, &before, &mut child, &log, args.timeout).await {
+    if let Err(e) = wait_live(target, &mut child, &log, args.timeout).await {
         let _ = child.start_kill();
         let _ = child.wait().await;
         return Err(e);

@@ -58,9 +58,14 @@ pub fn top_mount(table: &[MountEntry], target: &Path) -> Option<MountEntry> {
     mountinfo::mounts_at(table, target).pop()
 }
 
-/// Whether `path` answers ENOTCONN: a FUSE mount whose process has gone.
+/// Whether `path` answers ENOTCONN: a FUSE mount whose process has gone. Asked with
+/// statfs, which the kernel always forwards to the FUSE daemon: a stat may still be
+/// answered from the attribute cache for a second after the daemon died.
 pub fn is_dead_mount(path: &Path) -> bool {
-    matches!(std::fs::metadata(path), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+    matches!(
+        nix::sys::statfs::statfs(path),
+        Err(nix::errno::Errno::ENOTCONN)
+    )
 }
 
 #[cfg(test)]

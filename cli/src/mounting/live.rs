@@ -1,7 +1,7 @@
 //! Waiting for a mount started by another process to go live.
 
 use super::check::top_mount;
-use super::mountinfo::{self, mounts_at};
+use super::mountinfo;
 use crate::dev::processes::log_tail;
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -13,19 +13,12 @@ const POLL: Duration = Duration::from_millis(50);
 /// Lines of the mount process's log shown when it fails.
 const TAIL_LINES: usize = 20;
 
-/// The ids of the mounts on `target` now, so that a new one can be told apart.
-pub fn mount_ids_at(target: &Path) -> Result<Vec<u64>> {
-    Ok(mounts_at(&mountinfo::read()?, target)
-        .iter()
-        .map(|e| e.id)
-        .collect())
-}
-
-/// Poll the mount table until a FUSE mount that is not in `before` sits on top of
-/// `target`. Fails, with the end of `log`, if `child` exits first or `timeout` passes.
+/// Poll until a live FUSE mount sits on top of `target`: listed in the mount table and
+/// answering statfs (a dead mount left by a killed process answers ENOTCONN; mount ids
+/// are reused, so they cannot tell an old mount from a new one). Fails, with the end of
+/// `log`, if `child` exits first or `timeout` passes.
 pub async fn wait_live(
     target: &Path,
-    before: &[u64],
     child: &mut Child,
     log: &Path,
     timeout: Duration,
@@ -34,7 +27,7 @@ pub async fn wait_live(
     loop {
         let table = mountinfo::read()?;
         if let Some(top) = top_mount(&table, target) {
-            if top.is_fuse() && !before.contains(&top.id) {
+            if top.is_fuse() && nix::sys::statfs::statfs(target).is_ok() {
                 return Ok(());
             }
         }
@@ -80,17 +73,9 @@ mod tests {
         let mut child = tokio::process::Command::new("true")
             .spawn()
             .expect("spawn true");
-        let before = mount_ids_at(dir.path()).expect("ids");
-        assert!(before.is_empty());
-        let err = wait_live(
-            dir.path(),
-            &before,
-            &mut child,
-            &log,
-            Duration::from_secs(20),
-        )
-        .await
-        .expect_err("never mounted");
+        let err = wait_live(dir.path(), &mut child, &log, Duration::from_secs(20))
+            .await
+            .expect_err("never mounted");
         let text = err.to_string();
         assert!(
             text.contains("exited") && text.contains("boom: no cluster"),
@@ -108,7 +93,6 @@ mod tests {
             .expect("spawn sleep");
         let err = wait_live(
             dir.path(),
-            &[],
             &mut child,
             &dir.path().join("missing-log"),
             Duration::from_millis(200),

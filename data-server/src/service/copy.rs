@@ -34,6 +34,7 @@ pub(super) async fn handle(
         Err(_) => return Err(unavailable(source, "timed out")),
     };
     let store = svc.store.clone();
+    let len = bytes.len() as u64;
     let outcome = blocking(move || store.put(id, hash, &bytes))
         .await
         .map_err(|e| match e {
@@ -42,6 +43,7 @@ pub(super) async fn handle(
             }
             other => other.into(),
         })?;
+    svc.metrics.add_replicated(len);
     tracing::info!(chunk = %id, source, ?outcome, "chunk copied");
     Ok(Reply::Msg(DataResponse::Stored))
 }

@@ -5,6 +5,7 @@ mod get;
 mod put;
 
 use crate::integrity::CorruptionSink;
+use crate::metrics::DataMetrics;
 use crate::store::error::StoreError;
 use crate::store::ChunkStore;
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use ferrofs_proto::endpoint::Connector;
 use ferrofs_proto::frame::{read_msg, write_msg};
 use ferrofs_proto::{FsError, WireError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -30,6 +31,7 @@ pub struct Service {
     sink: CorruptionSink,
     connector: Connector,
     inflight: Semaphore,
+    metrics: Arc<DataMetrics>,
 }
 
 /// A handler's successful outcome.
@@ -57,12 +59,18 @@ fn wire_refusal(e: &WireError) -> FsError {
 }
 
 impl Service {
-    pub fn new(store: Arc<ChunkStore>, sink: CorruptionSink, connector: Connector) -> Service {
+    pub fn new(
+        store: Arc<ChunkStore>,
+        sink: CorruptionSink,
+        connector: Connector,
+        metrics: Arc<DataMetrics>,
+    ) -> Service {
         Service {
             store,
             sink,
             connector,
             inflight: Semaphore::new(MAX_INFLIGHT_BYTES),
+            metrics,
         }
     }
 
@@ -102,8 +110,21 @@ impl Service {
                 return finish(send, Reply::Msg(DataResponse::Error(wire_refusal(&e)))).await;
             }
         };
-        let span = tracing::debug_span!("data_request", kind = kind(&req));
+        let op = kind(&req);
+        let put_len = match &req {
+            DataRequest::PutChunk { len, .. } => Some(*len),
+            _ => None,
+        };
+        let span = tracing::debug_span!("data_request", kind = op);
+        let started = Instant::now();
         let result = self.dispatch(req, recv).instrument(span).await;
+        self.metrics
+            .observe_request(op, started.elapsed(), result.is_ok());
+        match &result {
+            Ok(Reply::Chunk(bytes)) => self.metrics.add_read(bytes.len() as u64),
+            Ok(Reply::Msg(_)) => self.metrics.add_written(put_len.unwrap_or(0)),
+            Err(_) => {}
+        }
         let reply = match result {
             Ok(r) => r,
             Err(e) => {

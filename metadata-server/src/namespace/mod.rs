@@ -26,6 +26,7 @@ mod attrs;
 mod chunks;
 mod create;
 mod keys;
+mod live;
 mod names;
 mod query;
 mod records;
@@ -41,6 +42,7 @@ mod xattr;
 #[cfg(test)]
 mod tests;
 
+pub use live::{is_garbage, live_chunks, LiveChunk};
 pub use query::MAX_GET_CHUNKS;
 pub use store::{successor, KvPair, KvRead, MemStore, Overlay, StoreError, Table, Write};
 
@@ -150,7 +152,15 @@ fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
             zone,
             capacity,
         } => servers::register(tx, *node, addr, zone, *capacity),
-        MetaOp::ReportBadReplica { chunk, server } => replicas::remove_replica(tx, *chunk, *server),
+        MetaOp::ReportBadReplica { chunk, server } | MetaOp::RemoveReplica { chunk, server } => {
+            replicas::remove_replica(tx, *chunk, *server)
+        }
+        MetaOp::AddReplica { chunk, server } => {
+            replicas::add_replica(tx, *chunk, *server).map(|_| MetaResponse::Done)
+        }
+        MetaOp::GarbageDeleted { chunk, server } => {
+            replicas::garbage_deleted(tx, *chunk, *server).map(|()| MetaResponse::Done)
+        }
     }
 }
 

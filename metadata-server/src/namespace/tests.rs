@@ -8,6 +8,7 @@ mod invariants;
 mod chunk_ops;
 mod create_ops;
 mod determinism;
+mod gc_race;
 mod remove_ops;
 mod rename_ops;
 mod server_ops;

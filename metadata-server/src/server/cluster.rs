@@ -11,7 +11,7 @@ use openraft::type_config::async_runtime::WatchReceiver;
 
 impl MetaService {
     /// Registered data servers with their live state and latest usage.
-    async fn data_servers(&self) -> Result<Vec<DataServerInfo>, FsError> {
+    pub(crate) async fn data_servers(&self) -> Result<Vec<DataServerInfo>, FsError> {
         let registry = self
             .sm
             .read(|view| namespace::data_servers(view))
@@ -107,6 +107,7 @@ impl MetaService {
                 under_replicated: counts.under_replicated,
                 logical_bytes: counts.logical_bytes,
                 replication: self.settings.replication,
+                repair: self.repair.snapshot(),
             })))
         };
         result.await.unwrap_or_else(MetaResponse::Error)

@@ -8,6 +8,7 @@ pub mod liveness;
 mod reads;
 mod writes;
 
+use crate::metrics::{request_kind, MetaMetrics};
 use crate::network::{rpc, serve};
 use crate::store::StateMachine;
 use crate::types::MetaRaft;
@@ -17,7 +18,8 @@ use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse};
 use ferrofs_proto::{FsError, WireError};
 use liveness::Liveness;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A peer that starts a request must finish sending its header within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,6 +41,10 @@ pub struct MetaService {
     pub(crate) settings: ClusterSettings,
     pub(crate) liveness: Liveness,
     pub(crate) timeouts: Timeouts,
+    /// Prometheus metrics, served by `crate::http`.
+    pub(crate) metrics: Arc<MetaMetrics>,
+    /// Progress of the reconciliation loop, for `ferrofs status`.
+    pub(crate) repair: Arc<crate::reconcile::RepairStats>,
     /// Set once the namespace is known to be initialised (root, layout).
     initialised: AtomicBool,
 }
@@ -58,8 +64,15 @@ impl MetaService {
             settings,
             liveness: Liveness::default(),
             timeouts,
+            metrics: Arc::new(MetaMetrics::new()),
+            repair: Arc::default(),
             initialised: AtomicBool::new(false),
         }
+    }
+
+    /// This node's metrics.
+    pub fn metrics(&self) -> &Arc<MetaMetrics> {
+        &self.metrics
     }
 
     /// Serve one bidirectional stream.
@@ -70,7 +83,14 @@ impl MetaService {
         );
         let received = read.await.unwrap_or(Err(WireError::Timeout));
         let response = match received {
-            Ok(req) => self.dispatch(req, &mut recv).await,
+            Ok(req) => {
+                let op = request_kind(&req);
+                let started = Instant::now();
+                let response = self.dispatch(req, &mut recv).await;
+                let ok = !matches!(response, MetaResponse::Error(_));
+                self.metrics.observe_request(op, started.elapsed(), ok);
+                response
+            }
             Err(WireError::Transport(e)) => {
                 tracing::debug!(error = %e, "request stream failed");
                 return;

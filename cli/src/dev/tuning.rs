@@ -1,0 +1,77 @@
+//! Hidden `dev up` options for tests: shorter failure detection and GC grace, written
+//! into every metadata server's config before the servers start.
+
+use anyhow::{Context, Result};
+use ferrofs_proto::config::{load, MetaConfig};
+use std::path::Path;
+use std::time::Duration;
+
+/// Overrides of the cluster settings; `None` keeps what the config has.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tuning {
+    pub down_after: Option<Duration>,
+    pub gc_grace: Option<Duration>,
+}
+
+impl Tuning {
+    pub fn is_empty(&self) -> bool {
+        self.down_after.is_none() && self.gc_grace.is_none()
+    }
+
+    /// Apply to one settings block; suspect_after never exceeds down_after.
+    pub fn apply(&self, cfg: &mut MetaConfig) {
+        let c = &mut cfg.cluster;
+        if let Some(d) = self.down_after {
+            c.down_after = d;
+            c.suspect_after = c.suspect_after.min(d);
+        }
+        if let Some(g) = self.gc_grace {
+            c.gc_grace = g;
+        }
+    }
+}
+
+/// Rewrite `path` (a metadata server's config) with `tuning` applied.
+pub fn rewrite(path: &Path, tuning: Tuning) -> Result<()> {
+    if tuning.is_empty() {
+        return Ok(());
+    }
+    let mut cfg: MetaConfig = load(path)?;
+    tuning.apply(&mut cfg);
+    // `load` made paths absolute; the folder stays where it is, so that is harmless.
+    let body =
+        toml::to_string_pretty(&cfg).with_context(|| format!("encoding {}", path.display()))?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrofs_proto::config::ClusterSettings;
+
+    #[test]
+    fn short_down_after_pulls_suspect_after_down_too() {
+        let mut settings = ClusterSettings {
+            suspect_after: Duration::from_secs(3),
+            ..ClusterSettings::default()
+        };
+        let t = Tuning {
+            down_after: Some(Duration::from_secs(2)),
+            gc_grace: Some(Duration::from_secs(1)),
+        };
+        let mut cfg: MetaConfig = toml::from_str(
+            "node_id = 1\nlisten = \"127.0.0.1:1\"\ndata_dir = \"d\"\n\
+             initial_voters = [{ id = 1, addr = \"127.0.0.1:1\" }]\n\
+             tls = { ca_cert = \"a\", cert = \"b\", key = \"c\" }\n",
+        )
+        .expect("config");
+        std::mem::swap(&mut cfg.cluster, &mut settings);
+        t.apply(&mut cfg);
+        assert_eq!(cfg.cluster.down_after, Duration::from_secs(2));
+        assert_eq!(cfg.cluster.suspect_after, Duration::from_secs(2));
+        assert_eq!(cfg.cluster.gc_grace, Duration::from_secs(1));
+    }
+}

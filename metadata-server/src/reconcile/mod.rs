@@ -1,0 +1,189 @@
+//! The reconciliation loop on the metadata leader: every second it compares where chunks
+//! are with where they should be and runs the tasks that close the gap — re-replication
+//! (fewest live copies first), removal of surplus copies once the others are verified, and
+//! garbage collection of unreferenced chunks after a grace period. Planning is pure
+//! (`plan`); `execute` talks to data servers and commits changes through Raft.
+//!
+//! Limits: the planner scans every file's chunk list each round (fine for the tens of
+//! thousands of chunks of a test cluster; a large namespace needs an incremental cursor),
+//! and the garbage grace period counts from when this leader first saw the chunk on the
+//! garbage list (a new leader starts the clock again, which only delays deletion).
+
+mod execute;
+pub mod plan;
+mod stats;
+
+pub use execute::{Executor, TaskError};
+pub use stats::RepairStats;
+
+use crate::namespace;
+use crate::server::MetaService;
+use ferrofs_proto::endpoint::Connector;
+use ferrofs_proto::ids::ChunkId;
+use plan::{GarbageChunk, Snapshot, Task};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Copies (and deletes) running at once.
+pub const MAX_IN_FLIGHT: usize = 4;
+/// Time between rounds when nothing is waiting.
+const TICK: Duration = Duration::from_secs(1);
+/// Time between rounds while tasks wait for a free slot.
+const BUSY_TICK: Duration = Duration::from_millis(100);
+/// Bounds of one round's scan.
+const MAX_LIVE_CHUNKS: usize = 4_000_000;
+const MAX_GARBAGE: usize = 100_000;
+
+/// One running task: its chunk and, for a copy, the live copies it had (its priority).
+type Running = Arc<Mutex<Vec<(ChunkId, Option<u32>)>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct LoopState {
+    exec: Executor,
+    /// When this leader first saw each garbage chunk.
+    first_seen: HashMap<ChunkId, Instant>,
+    /// Sizes of chunks seen live, for the bytes-reclaimed count.
+    lens: HashMap<ChunkId, u64>,
+    running: Running,
+    permits: Arc<Semaphore>,
+}
+
+/// Run forever; works only while this node is the leader.
+pub async fn run(service: Arc<MetaService>, connector: Connector) {
+    let stats = service.repair.clone();
+    let mut st = LoopState {
+        exec: Executor {
+            service,
+            connector,
+            stats,
+        },
+        first_seen: HashMap::new(),
+        lens: HashMap::new(),
+        running: Arc::new(Mutex::new(Vec::new())),
+        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+    };
+    loop {
+        let busy = if st.exec.service.raft.as_leader().is_ok() {
+            round(&mut st).await
+        } else {
+            st.first_seen.clear();
+            false
+        };
+        tokio::time::sleep(if busy { BUSY_TICK } else { TICK }).await;
+    }
+}
+
+/// One round: snapshot, plan, dispatch. True if tasks are waiting for a slot.
+async fn round(st: &mut LoopState) -> bool {
+    let service = st.exec.service.clone();
+    if let Err(e) = service.linearize().await {
+        tracing::debug!(error = %e, "reconcile: not confirmed as leader");
+        return false;
+    }
+    let servers = match service.data_servers().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "reconcile: reading the data servers");
+            return false;
+        }
+    };
+    let read = service
+        .sm
+        .read(|v| {
+            let live = namespace::live_chunks(v, MAX_LIVE_CHUNKS)?;
+            let garbage = namespace::garbage(v, None, MAX_GARBAGE)?;
+            Ok::<_, namespace::StoreError>((live, garbage))
+        })
+        .await;
+    let (chunks, garbage) = match read {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "reconcile: reading chunks");
+            return false;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reconcile: reading chunks");
+            return false;
+        }
+    };
+    let now = Instant::now();
+    let on_list: HashSet<ChunkId> = garbage.iter().map(|(id, _)| *id).collect();
+    st.first_seen.retain(|id, _| on_list.contains(id));
+    for c in &chunks {
+        st.lens.insert(c.id, c.len);
+    }
+    let live: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
+    st.lens
+        .retain(|id, _| live.contains(id) || on_list.contains(id));
+    let grace = service.settings.gc_grace;
+    let garbage = garbage
+        .into_iter()
+        .map(|(id, servers)| {
+            let first = *st.first_seen.entry(id).or_insert(now);
+            GarbageChunk {
+                id,
+                servers,
+                ripe: now.saturating_duration_since(first) >= grace,
+            }
+        })
+        .collect();
+    let busy: HashSet<ChunkId> = lock(&st.running).iter().map(|(c, _)| *c).collect();
+    let snapshot = Snapshot {
+        replication: service.settings.replication as usize,
+        vnodes_per_weight: service.settings.vnodes_per_weight,
+        servers,
+        chunks,
+        garbage,
+        busy,
+    };
+    let (tasks, summary) = plan::plan(&snapshot);
+    let waiting = dispatch(st, tasks);
+    let in_flight = lock(&st.running).len() as u64;
+    st.exec
+        .stats
+        .set_pending(in_flight, summary.garbage_pending, summary.under_replicated);
+    waiting || in_flight > 0
+}
+
+/// Start tasks in plan order while slots are free. A copy does not start while a copy of
+/// a chunk with fewer live copies still runs, so the most endangered chunks finish first.
+/// True if some task had to wait.
+fn dispatch(st: &LoopState, tasks: Vec<Task>) -> bool {
+    for task in tasks {
+        let live = match &task {
+            Task::Copy { live, .. } => Some(*live),
+            _ => None,
+        };
+        if let Some(live) = live {
+            let lower_running = lock(&st.running)
+                .iter()
+                .any(|(_, l)| l.is_some_and(|l| l < live));
+            if lower_running {
+                return true;
+            }
+        }
+        let Ok(permit) = st.permits.clone().try_acquire_owned() else {
+            return true;
+        };
+        let chunk = task.chunk();
+        lock(&st.running).push((chunk, live));
+        let (exec, running) = (st.exec.clone(), st.running.clone());
+        let len = st.lens.get(&chunk).copied();
+        tokio::spawn(async move {
+            if let Err(e) = exec.run(task, len).await {
+                tracing::warn!(%chunk, error = %e, "reconcile task failed; retried next round");
+            }
+            let mut r = lock(&running);
+            if let Some(i) = r.iter().position(|(c, l)| *c == chunk && *l == live) {
+                r.swap_remove(i);
+            }
+            drop(permit);
+        });
+    }
+    false
+}

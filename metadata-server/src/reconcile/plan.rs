@@ -1,0 +1,397 @@
+//! The reconciliation planner: a pure function from what the leader knows (servers with
+//! their liveness, live chunks with their copies, the garbage list) to the tasks that bring
+//! actual placement back to the target. No IO; tested by what it emits.
+
+use crate::namespace::LiveChunk;
+use ferrofs_proto::ids::{ChunkId, NodeId};
+use ferrofs_proto::meta_msg::{DataServerInfo, ServerState};
+use ferrofs_proto::ring::{Ring, RingMember};
+use std::collections::{HashMap, HashSet};
+
+/// A garbage chunk and whether its grace period has passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GarbageChunk {
+    pub id: ChunkId,
+    /// Servers that may still hold a copy.
+    pub servers: Vec<NodeId>,
+    /// Seen on the garbage list for at least the grace period.
+    pub ripe: bool,
+}
+
+/// Everything the planner looks at.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub replication: usize,
+    pub vnodes_per_weight: u32,
+    /// Registered data servers with their liveness state.
+    pub servers: Vec<DataServerInfo>,
+    pub chunks: Vec<LiveChunk>,
+    pub garbage: Vec<GarbageChunk>,
+    /// Chunks with a task still running: planned again only once it ends.
+    pub busy: HashSet<ChunkId>,
+}
+
+/// A data server as a task addresses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Ask `target` to copy the chunk from `source`, then record the new copy.
+    Copy {
+        chunk: ChunkId,
+        hash: [u8; 32],
+        len: u64,
+        source: Peer,
+        target: Peer,
+        /// Copies on up servers when planned (the priority: fewest first).
+        live: u32,
+    },
+    /// Verify that every server in `keep` holds the chunk, then drop `surplus`'s copy
+    /// (location first, through Raft, then DeleteChunk).
+    RemoveSurplus {
+        chunk: ChunkId,
+        surplus: Peer,
+        keep: Vec<Peer>,
+    },
+    /// Delete an unreferenced chunk on every server that may hold it.
+    Collect { chunk: ChunkId, servers: Vec<Peer> },
+}
+
+impl Task {
+    pub fn chunk(&self) -> ChunkId {
+        match self {
+            Task::Copy { chunk, .. }
+            | Task::RemoveSurplus { chunk, .. }
+            | Task::Collect { chunk, .. } => *chunk,
+        }
+    }
+}
+
+/// A copy on a server in this state still counts (only Down and Removed lose copies).
+fn holds_live_copy(state: ServerState) -> bool {
+    !matches!(state, ServerState::Down | ServerState::Removed)
+}
+
+/// What the planner found besides the tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanSummary {
+    /// Live chunks with fewer live copies than the replication factor.
+    pub under_replicated: u64,
+    /// Live chunks without any live copy (nothing to copy from).
+    pub unrecoverable: u64,
+    /// Garbage chunks waiting (ripe or not).
+    pub garbage_pending: u64,
+}
+
+/// The tasks to run now: copies first, fewest live copies first; then surplus removals;
+/// then garbage collection. Chunks in `busy` are skipped.
+pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
+    let by_id: HashMap<NodeId, &DataServerInfo> = s.servers.iter().map(|d| (d.id, d)).collect();
+    let peer = |id: NodeId| {
+        by_id.get(&id).map(|d| Peer {
+            id,
+            addr: d.addr.clone(),
+        })
+    };
+    let state = |id: NodeId| by_id.get(&id).map_or(ServerState::Down, |d| d.state);
+    let up: Vec<&DataServerInfo> = s
+        .servers
+        .iter()
+        .filter(|d| d.state == ServerState::Up)
+        .collect();
+    let ring = Ring::new(
+        up.iter()
+            .map(|d| RingMember {
+                id: d.id,
+                weight: d.weight,
+                zone: d.zone.clone(),
+            })
+            .collect(),
+        s.vnodes_per_weight,
+    );
+    let mut summary = PlanSummary::default();
+    let mut copies: Vec<Task> = Vec::new();
+    let mut surplus: Vec<Task> = Vec::new();
+    for c in &s.chunks {
+        let live: Vec<NodeId> = c
+            .servers
+            .iter()
+            .copied()
+            .filter(|n| holds_live_copy(state(*n)))
+            .collect();
+        if live.len() < s.replication {
+            summary.under_replicated += 1;
+            if live.is_empty() {
+                summary.unrecoverable += 1;
+            }
+        }
+        if s.busy.contains(&c.id) {
+            continue;
+        }
+        if live.len() < s.replication {
+            let Some(source) = live
+                .iter()
+                .copied()
+                .find(|n| state(*n) == ServerState::Up)
+                .and_then(peer)
+            else {
+                continue;
+            };
+            let wanted = s.replication - live.len();
+            // Priority: copies on servers that are up. A suspect server's copy is not lost
+            // yet, but it may be soon; counting only up servers keeps the most endangered
+            // chunks first even while a second failing server is still suspect.
+            let up_copies = live
+                .iter()
+                .filter(|n| state(**n) == ServerState::Up)
+                .count();
+            let targets = ring
+                .place(c.id, ring.members().len())
+                .into_iter()
+                .filter(|n| !c.servers.contains(n))
+                .take(wanted);
+            for t in targets.filter_map(peer) {
+                copies.push(Task::Copy {
+                    chunk: c.id,
+                    hash: c.hash,
+                    len: c.len,
+                    source: source.clone(),
+                    target: t,
+                    live: u32::try_from(up_copies).unwrap_or(u32::MAX),
+                });
+            }
+        } else if live.len() > s.replication && live.iter().all(|n| state(*n) == ServerState::Up) {
+            // Keep the copies the ring prefers; drop the least preferred one.
+            let order = ring.place(c.id, ring.members().len());
+            let rank = |n: &NodeId| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
+            let mut ranked = live.clone();
+            ranked.sort_by_key(rank);
+            if let Some(drop) = ranked.pop().and_then(peer) {
+                surplus.push(Task::RemoveSurplus {
+                    chunk: c.id,
+                    surplus: drop,
+                    keep: ranked.into_iter().filter_map(peer).collect(),
+                });
+            }
+        }
+    }
+    copies.sort_by_key(|t| match t {
+        Task::Copy { live, chunk, .. } => (*live, *chunk),
+        other => (u32::MAX, other.chunk()),
+    });
+    let mut tasks = copies;
+    tasks.extend(surplus);
+    for g in &s.garbage {
+        summary.garbage_pending += 1;
+        // Servers that are not up keep their entry until they are back.
+        let servers: Vec<Peer> = g
+            .servers
+            .iter()
+            .copied()
+            .filter(|n| state(*n) == ServerState::Up)
+            .filter_map(peer)
+            .collect();
+        if !g.ripe || s.busy.contains(&g.id) || servers.is_empty() {
+            continue;
+        }
+        tasks.push(Task::Collect {
+            chunk: g.id,
+            servers,
+        });
+    }
+    (tasks, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(id: u64, state: ServerState) -> DataServerInfo {
+        DataServerInfo {
+            id: NodeId(id),
+            addr: format!("127.0.0.1:{}", 7000 + id),
+            zone: String::new(),
+            weight: 1,
+            capacity: 1 << 30,
+            used: 0,
+            chunks: 0,
+            state,
+        }
+    }
+
+    fn chunk(id: u128, servers: &[u64]) -> LiveChunk {
+        LiveChunk {
+            id: ChunkId(id),
+            hash: [id as u8; 32],
+            len: 100,
+            servers: servers.iter().map(|s| NodeId(*s)).collect(),
+        }
+    }
+
+    fn snapshot(servers: Vec<DataServerInfo>, chunks: Vec<LiveChunk>) -> Snapshot {
+        Snapshot {
+            replication: 3,
+            vnodes_per_weight: 1,
+            servers,
+            chunks,
+            ..Snapshot::default()
+        }
+    }
+
+    fn copies(tasks: &[Task]) -> Vec<(ChunkId, NodeId, NodeId, u32)> {
+        tasks
+            .iter()
+            .filter_map(|t| match t {
+                Task::Copy {
+                    chunk,
+                    source,
+                    target,
+                    live,
+                    ..
+                } => Some((*chunk, source.id, target.id, *live)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_healthy_cluster_needs_nothing() {
+        let s = snapshot(
+            (1..=4).map(|i| server(i, ServerState::Up)).collect(),
+            vec![chunk(1, &[1, 2, 3]), chunk(2, &[2, 3, 4])],
+        );
+        let (tasks, summary) = plan(&s);
+        assert!(tasks.is_empty(), "{tasks:?}");
+        assert_eq!(summary, PlanSummary::default());
+    }
+
+    #[test]
+    fn copies_of_a_down_server_go_to_up_servers_that_lack_them() {
+        let mut servers: Vec<_> = (1..=4).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Down;
+        let s = snapshot(servers, vec![chunk(1, &[1, 2, 3]), chunk(2, &[2, 3, 4])]);
+        let (tasks, summary) = plan(&s);
+        let c = copies(&tasks);
+        assert_eq!(c.len(), 1, "{tasks:?}");
+        let (id, source, target, live) = c[0];
+        assert_eq!((id, target, live), (ChunkId(1), NodeId(4), 2));
+        assert!([NodeId(2), NodeId(3)].contains(&source));
+        assert_eq!(summary.under_replicated, 1);
+    }
+
+    #[test]
+    fn suspect_copies_are_not_lost_and_suspects_take_nothing() {
+        let mut servers: Vec<_> = (1..=5).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Suspect;
+        servers[4].state = ServerState::Suspect;
+        let s = snapshot(servers, vec![chunk(1, &[1, 2, 3]), chunk(2, &[2, 3])]);
+        let (tasks, _) = plan(&s);
+        let c = copies(&tasks);
+        assert_eq!(c.len(), 1, "{tasks:?}");
+        assert_eq!((c[0].0, c[0].2), (ChunkId(2), NodeId(4)), "only Up targets");
+    }
+
+    #[test]
+    fn fewest_live_copies_are_repaired_first() {
+        let mut servers: Vec<_> = (1..=5).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Down;
+        servers[1].state = ServerState::Down;
+        let chunks = vec![
+            chunk(1, &[1, 3, 4]),
+            chunk(2, &[1, 2, 5]),
+            chunk(3, &[2, 4, 5]),
+            chunk(4, &[1, 2, 3]),
+        ];
+        let (tasks, summary) = plan(&snapshot(servers, chunks));
+        let lives: Vec<u32> = copies(&tasks).iter().map(|c| c.3).collect();
+        assert_eq!(lives, vec![1, 1, 1, 1, 2, 2], "{tasks:?}");
+        assert_eq!(copies(&tasks)[0].0, ChunkId(2));
+        assert_eq!(summary.under_replicated, 4);
+        for (_, source, target, _) in copies(&tasks) {
+            assert!(source.0 >= 3 && target.0 >= 3, "{source} -> {target}");
+            assert_ne!(source, target);
+        }
+    }
+
+    #[test]
+    fn a_suspect_copy_lowers_the_priority_but_is_not_replaced_yet() {
+        let mut servers: Vec<_> = (1..=5).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Down;
+        servers[1].state = ServerState::Suspect;
+        let chunks = vec![chunk(1, &[1, 3, 4]), chunk(2, &[1, 2, 5])];
+        let c = copies(&plan(&snapshot(servers, chunks)).0);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(
+            (c[0].0, c[0].3),
+            (ChunkId(2), 1),
+            "one copy on an up server: first"
+        );
+        assert_eq!((c[1].0, c[1].3), (ChunkId(1), 2));
+    }
+
+    #[test]
+    fn a_chunk_without_live_copies_is_reported_not_planned() {
+        let mut servers: Vec<_> = (1..=4).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Down;
+        let (tasks, summary) = plan(&snapshot(servers, vec![chunk(9, &[1])]));
+        assert!(tasks.is_empty());
+        assert_eq!(summary.unrecoverable, 1);
+    }
+
+    #[test]
+    fn busy_chunks_are_skipped() {
+        let mut servers: Vec<_> = (1..=4).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Down;
+        let mut s = snapshot(servers, vec![chunk(1, &[1, 2, 3])]);
+        s.busy.insert(ChunkId(1));
+        assert!(plan(&s).0.is_empty());
+    }
+
+    #[test]
+    fn a_returning_server_leaves_one_surplus_copy_to_remove_after_verifying_the_rest() {
+        let servers: Vec<_> = (1..=4).map(|i| server(i, ServerState::Up)).collect();
+        let (tasks, _) = plan(&snapshot(servers, vec![chunk(1, &[1, 2, 3, 4])]));
+        assert_eq!(tasks.len(), 1);
+        let Task::RemoveSurplus { surplus, keep, .. } = &tasks[0] else {
+            panic!("{tasks:?}");
+        };
+        assert_eq!(keep.len(), 3);
+        assert!(!keep.contains(surplus));
+    }
+
+    #[test]
+    fn no_surplus_removal_while_a_holder_is_not_up() {
+        let mut servers: Vec<_> = (1..=5).map(|i| server(i, ServerState::Up)).collect();
+        servers[4].state = ServerState::Suspect;
+        let (tasks, _) = plan(&snapshot(servers, vec![chunk(1, &[1, 2, 3, 5])]));
+        assert!(tasks.is_empty(), "{tasks:?}");
+    }
+
+    #[test]
+    fn only_ripe_garbage_is_collected() {
+        let servers: Vec<_> = (1..=3).map(|i| server(i, ServerState::Up)).collect();
+        let mut s = snapshot(servers, vec![]);
+        s.garbage = vec![
+            GarbageChunk {
+                id: ChunkId(1),
+                servers: vec![NodeId(1), NodeId(2)],
+                ripe: true,
+            },
+            GarbageChunk {
+                id: ChunkId(2),
+                servers: vec![NodeId(3)],
+                ripe: false,
+            },
+        ];
+        let (tasks, summary) = plan(&s);
+        assert_eq!(summary.garbage_pending, 2);
+        assert_eq!(tasks.len(), 1);
+        assert!(
+            matches!(&tasks[0], Task::Collect { chunk, servers } if *chunk == ChunkId(1) && servers.len() == 2)
+        );
+    }
+}

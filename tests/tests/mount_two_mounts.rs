@@ -1,0 +1,69 @@
+//! Issue 3, acceptance 3 (consistency across mounts): two mounts of one cluster. A file
+//! written and closed on mount A is read whole on mount B; an overwrite on A is seen on B
+//! once B's attribute cache (1 s by default) has expired; a rename on A is seen on B, and a
+//! directory made on B is seen on A.
+
+use anyhow::ensure;
+use ferrofs_tests::data::content;
+use ferrofs_tests::mount::{poll_until, MountProcess};
+use ferrofs_tests::TestCluster;
+use std::time::{Duration, Instant};
+
+/// The default attribute and entry TTL of `ferrofs mount`, plus scheduling slack.
+const TTL_AND_SLACK: Duration = Duration::from_secs(5);
+
+#[test]
+fn two_mounts_see_each_others_closed_writes_and_renames() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(3, 3)?;
+    let a = MountProcess::start(&cluster, &[])?;
+    let b = MountProcess::start(&cluster, &[])?;
+
+    // Phase 1: a new file (several chunks) written and closed on A reads whole on B at once:
+    // B has never looked the name up, so nothing of it is cached there.
+    let first = content(1, 9 * 1024 * 1024 + 12345);
+    std::fs::write(a.join("shared.bin"), &first)?;
+    let seen = std::fs::read(b.join("shared.bin"))?;
+    ensure!(
+        seen.len() == first.len(),
+        "B read {} of {} bytes",
+        seen.len(),
+        first.len()
+    );
+    ensure!(seen == first, "B read different bytes than A wrote");
+    eprintln!("phase 1: a closed write on A is read whole on B");
+
+    // Phase 2: A replaces the content with a shorter one; B sees it whole within the TTL.
+    let second = content(2, 3 * 1024 * 1024 + 7);
+    std::fs::write(a.join("shared.bin"), &second)?;
+    let t = Instant::now();
+    poll_until("B to read A's overwrite", TTL_AND_SLACK, || {
+        std::fs::read(b.join("shared.bin")).is_ok_and(|got| got == second)
+    })?;
+    eprintln!(
+        "phase 2: the overwrite is seen on B after {:?}",
+        t.elapsed()
+    );
+
+    // Phase 3: a rename on A is seen on B: the new name has the content, the old is gone.
+    std::fs::rename(a.join("shared.bin"), a.join("renamed.bin"))?;
+    let t = Instant::now();
+    poll_until("B to see the rename", TTL_AND_SLACK, || {
+        !b.join("shared.bin").exists() && b.join("renamed.bin").exists()
+    })?;
+    ensure!(std::fs::read(b.join("renamed.bin"))? == second);
+    eprintln!("phase 3: the rename is seen on B after {:?}", t.elapsed());
+
+    // Phase 4: the other way round, and a directory rename with a file inside.
+    std::fs::create_dir_all(b.join("dir/sub"))?;
+    std::fs::write(b.join("dir/sub/note"), b"from B")?;
+    std::fs::rename(b.join("dir"), b.join("moved"))?;
+    poll_until("A to see B's moved directory", TTL_AND_SLACK, || {
+        std::fs::read(a.join("moved/sub/note")).is_ok_and(|got| got == b"from B")
+    })?;
+    ensure!(
+        !a.join("dir").exists(),
+        "the old directory name is gone on A"
+    );
+    eprintln!("phase 4: B's directory rename is seen on A");
+    Ok(())
+}
