@@ -42,22 +42,6 @@ if has_target ferrofs; then
 fi
 mkdir -p "$OUTDIR" "$BASE/native" "$BINDFS_SRC" "$BINDFS_MNT"
 
-{
-  echo "date: $(date -Is)"
-  echo "kernel: $(uname -r)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  free -h
-  df -hT "$BASE"
-  echo "mount opts: $(findmnt -no FSTYPE,OPTIONS -T "$BASE")"
-  echo "fio: $(fio --version); bindfs: $(bindfs --version 2>&1 | head -1)"
-  echo "moosefs: $(mfsmaster -v 2>&1 | head -1 || echo none)"
-  echo "ferrofs: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown), target/debug (dev profile)"
-  echo "targets: $TARGETS; rounds: $ROUNDS"
-  echo "workload env: SEQ_SIZE=${SEQ_SIZE:-1G} RAND_SIZE=${RAND_SIZE:-256M} RAND_RUNTIME=${RAND_RUNTIME:-20}" \
-       "FSYNC_RUNTIME=${FSYNC_RUNTIME:-10} NFILES=${NFILES:-5000} NDIRS=${NDIRS:-2000}"
-} > "$OUTDIR/machine.txt" 2>&1
-
 cleanup() {
   [ "$KEEP_MOUNTS" = 1 ] && return 0
   if mountpoint -q "$BINDFS_MNT"; then
@@ -92,6 +76,23 @@ for t in $TARGETS; do
       ;;
   esac
 done
+
+# Machine facts after the setup, so the MooseFS version is known on a first run.
+{
+  echo "date: $(date -Is)"
+  echo "kernel: $(uname -r)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  free -h
+  df -hT "$BASE"
+  echo "mount opts: $(findmnt -no FSTYPE,OPTIONS -T "$BASE")"
+  echo "fio: $(fio --version); bindfs: $(bindfs --version 2>&1 | head -1)"
+  echo "moosefs: $(mfsmaster -v 2>&1 | head -1 || echo none)"
+  echo "ferrofs: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown), target/debug (dev profile)"
+  echo "targets: $TARGETS; rounds: $ROUNDS"
+  echo "workload env: SEQ_SIZE=${SEQ_SIZE:-1G} RAND_SIZE=${RAND_SIZE:-256M} RAND_RUNTIME=${RAND_RUNTIME:-20}" \
+       "FSYNC_RUNTIME=${FSYNC_RUNTIME:-10} NFILES=${NFILES:-5000} NDIRS=${NDIRS:-2000}"
+} > "$OUTDIR/machine.txt" 2>&1
 
 for r in $(seq 1 "$ROUNDS"); do
   for t in $TARGETS; do
