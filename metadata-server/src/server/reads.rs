@@ -8,9 +8,18 @@ use ferrofs_proto::FsError;
 use openraft::ReadPolicy;
 
 impl MetaService {
-    /// Confirm leadership with a quorum and wait until everything committed before
-    /// now is applied; then a local read is linearizable.
+    /// Confirm leadership and wait until everything committed before now is applied;
+    /// then a local read is linearizable.
+    ///
+    /// The leader lease is tried first: while a quorum acknowledged this leader within
+    /// the lease (`election_timeout_max`, during which no other leader can be elected),
+    /// no network round trip is needed. This assumes clocks advance at about the same
+    /// rate on the voters (not that they agree), as etcd's and TiKV's lease reads do.
+    /// When the lease is stale, fall back to a read-index round with a quorum.
     pub(crate) async fn linearize(&self) -> Result<(), FsError> {
+        if self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await.is_ok() {
+            return self.ensure_initialised().await;
+        }
         let barrier = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
         match tokio::time::timeout(self.timeouts.read, barrier).await {
             Ok(Ok(_)) => self.ensure_initialised().await,
