@@ -15,7 +15,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("reading config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parsing config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: `{field}` {reason}")]
@@ -23,15 +26,22 @@ pub enum ConfigError {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field, reason: reason.into() }
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 /// Read, parse, resolve relative paths against the file's folder, and validate.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    let mut cfg: T = toml::from_str(&text)
-        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut cfg: T = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     cfg.resolve_paths(base);
     cfg.validate()?;
@@ -160,7 +170,9 @@ pub struct MetaConfig {
 
 impl MetaConfig {
     pub fn advertise(&self) -> String {
-        self.advertise_addr.clone().unwrap_or_else(|| self.listen.to_string())
+        self.advertise_addr
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
     }
 }
 
@@ -173,14 +185,23 @@ impl Validate for MetaConfig {
             return Err(invalid("initial_voters", "must list at least this node"));
         }
         if !self.initial_voters.iter().any(|p| p.id == self.node_id) {
-            return Err(invalid("initial_voters", "must include this node's node_id"));
+            return Err(invalid(
+                "initial_voters",
+                "must include this node's node_id",
+            ));
         }
         let r = &self.raft;
         if r.election_timeout_min <= r.heartbeat_interval * 2 {
-            return Err(invalid("raft.election_timeout_min", "must exceed 2 x heartbeat_interval"));
+            return Err(invalid(
+                "raft.election_timeout_min",
+                "must exceed 2 x heartbeat_interval",
+            ));
         }
         if r.election_timeout_max <= r.election_timeout_min {
-            return Err(invalid("raft.election_timeout_max", "must exceed election_timeout_min"));
+            return Err(invalid(
+                "raft.election_timeout_max",
+                "must exceed election_timeout_min",
+            ));
         }
         validate_cluster(&self.cluster)
     }
@@ -197,13 +218,22 @@ fn validate_cluster(c: &ClusterSettings) -> Result<(), ConfigError> {
     }
     let cs = c.chunk_size.as_u64();
     if !(64 * 1024..=MAX_CHUNK_BYTES).contains(&cs) {
-        return Err(invalid("cluster.chunk_size", "must be between 64KiB and 64MiB"));
+        return Err(invalid(
+            "cluster.chunk_size",
+            "must be between 64KiB and 64MiB",
+        ));
     }
     if c.vnodes_per_weight == 0 {
-        return Err(invalid("cluster.vnodes_per_weight", "must be greater than 0"));
+        return Err(invalid(
+            "cluster.vnodes_per_weight",
+            "must be greater than 0",
+        ));
     }
     if c.down_after < c.suspect_after {
-        return Err(invalid("cluster.down_after", "must be at least suspect_after"));
+        return Err(invalid(
+            "cluster.down_after",
+            "must be at least suspect_after",
+        ));
     }
     Ok(())
 }
@@ -251,7 +281,9 @@ fn default_scrub_rate() -> ByteSize {
 
 impl DataConfig {
     pub fn advertise(&self) -> String {
-        self.advertise_addr.clone().unwrap_or_else(|| self.listen.to_string())
+        self.advertise_addr
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
     }
 }
 
@@ -261,7 +293,10 @@ impl Validate for DataConfig {
             return Err(invalid("node_id", "must be greater than 0"));
         }
         if self.meta_addrs.is_empty() {
-            return Err(invalid("meta_addrs", "must list at least one metadata server"));
+            return Err(invalid(
+                "meta_addrs",
+                "must list at least one metadata server",
+            ));
         }
         if self.heartbeat_interval.is_zero() {
             return Err(invalid("heartbeat_interval", "must be greater than 0"));
@@ -317,7 +352,10 @@ fn default_parallel_chunks() -> usize {
 impl Validate for ClientConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.meta_addrs.is_empty() {
-            return Err(invalid("meta_addrs", "must list at least one metadata server"));
+            return Err(invalid(
+                "meta_addrs",
+                "must list at least one metadata server",
+            ));
         }
         if self.parallel_chunks == 0 || self.parallel_chunks > 64 {
             return Err(invalid("parallel_chunks", "must be between 1 and 64"));

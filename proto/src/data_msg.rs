@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 pub enum DataRequest {
     /// Store a chunk; `len` payload bytes follow. Acknowledged with `Stored` only after
     /// the bytes hashed to `hash` and the write is durable (WAL synced).
-    PutChunk { id: ChunkId, len: u64, hash: [u8; 32] },
+    PutChunk {
+        id: ChunkId,
+        len: u64,
+        hash: [u8; 32],
+    },
     /// Read `len` bytes at `offset` of a chunk (`len == u64::MAX` means to the end).
     /// The whole stored chunk is verified against its hash before any byte is sent.
     GetChunk { id: ChunkId, offset: u64, len: u64 },
@@ -18,7 +22,11 @@ pub enum DataRequest {
     /// -> `Deleted`.
     DeleteChunk { id: ChunkId },
     /// Fetch a chunk from another data server, verify it and store it -> `Stored`.
-    CopyChunkFrom { id: ChunkId, hash: [u8; 32], source_addr: String },
+    CopyChunkFrom {
+        id: ChunkId,
+        hash: [u8; 32],
+        source_addr: String,
+    },
     /// -> `Stat`.
     Stat,
 }
@@ -27,9 +35,15 @@ pub enum DataRequest {
 pub enum DataResponse {
     Stored,
     /// `len` payload bytes follow.
-    Chunk { len: u64 },
+    Chunk {
+        len: u64,
+    },
     Present(bool),
     Deleted,
-    Stat { capacity: u64, used: u64, chunks: u64 },
+    Stat {
+        capacity: u64,
+        used: u64,
+        chunks: u64,
+    },
     Error(FsError),
 }

@@ -63,7 +63,10 @@ pub fn client_endpoint(tls: &TlsIdentity) -> Result<quinn::Endpoint, WireError> 
 pub async fn resolve(addr: &str) -> Result<SocketAddr, WireError> {
     let mut addrs = tokio::net::lookup_host(addr)
         .await
-        .map_err(|e| WireError::Connect { addr: addr.to_string(), reason: e.to_string() })?;
+        .map_err(|e| WireError::Connect {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
     addrs.next().ok_or_else(|| WireError::Connect {
         addr: addr.to_string(),
         reason: "no address found".to_string(),
@@ -79,7 +82,10 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(endpoint: quinn::Endpoint) -> Connector {
-        Connector { endpoint, conns: Arc::new(Mutex::new(HashMap::new())) }
+        Connector {
+            endpoint,
+            conns: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     pub fn endpoint(&self) -> &quinn::Endpoint {
@@ -100,7 +106,10 @@ impl Connector {
 
     /// Forget a connection (after a transport error) so the next call reconnects.
     pub fn forget(&self, addr: &str) {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(addr);
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(addr);
     }
 
     /// A live connection to `addr`, dialling if needed.
@@ -109,10 +118,14 @@ impl Connector {
             return Ok(c);
         }
         let sock = resolve(addr).await?;
-        let connect_err =
-            |reason: String| WireError::Connect { addr: addr.to_string(), reason };
-        let connecting =
-            self.endpoint.connect(sock, SERVER_NAME).map_err(|e| connect_err(e.to_string()))?;
+        let connect_err = |reason: String| WireError::Connect {
+            addr: addr.to_string(),
+            reason,
+        };
+        let connecting = self
+            .endpoint
+            .connect(sock, SERVER_NAME)
+            .map_err(|e| connect_err(e.to_string()))?;
         let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| connect_err("timed out".to_string()))?

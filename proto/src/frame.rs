@@ -24,7 +24,10 @@ pub async fn read_msg<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Resu
     recv.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len);
     if len > MAX_HEADER_BYTES {
-        return Err(WireError::TooLarge { len: len as u64, limit: MAX_HEADER_BYTES as u64 });
+        return Err(WireError::TooLarge {
+            len: len as u64,
+            limit: MAX_HEADER_BYTES as u64,
+        });
     }
     let mut body = vec![0u8; len as usize];
     recv.read_exact(&mut body).await?;
@@ -41,7 +44,10 @@ pub async fn read_payload(recv: &mut quinn::RecvStream, len: u64) -> Result<Vec<
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
     let body = postcard::to_stdvec(msg).map_err(|e| WireError::Malformed(e.to_string()))?;
     if body.len() as u64 > MAX_HEADER_BYTES as u64 {
-        return Err(WireError::TooLarge { len: body.len() as u64, limit: MAX_HEADER_BYTES as u64 });
+        return Err(WireError::TooLarge {
+            len: body.len() as u64,
+            limit: MAX_HEADER_BYTES as u64,
+        });
     }
     Ok(body)
 }

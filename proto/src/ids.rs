@@ -4,11 +4,15 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A metadata voter or a data server. Never reused after a node is wiped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct NodeId(pub u64);
 
 /// An inode number. `InodeId::ROOT` is the root directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct InodeId(pub u64);
 
 impl InodeId {
@@ -17,7 +21,9 @@ impl InodeId {
 
 /// A chunk: 128 random bits chosen by the writer, so ids never collide and need no
 /// round trip to allocate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct ChunkId(pub u128);
 
 impl ChunkId {
@@ -35,11 +41,15 @@ impl ChunkId {
 }
 
 /// One client process (random per process).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct ClientId(pub u64);
 
 /// Identifies one mutating request so a retry after a leader change is applied once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct RequestId {
     pub client: ClientId,
     pub seq: u64,

@@ -14,7 +14,11 @@ pub enum MetaRequest {
     /// -> `Attr`.
     GetAttr { ino: InodeId },
     /// Entries after `after` (exclusive, in name order), at most `limit` -> `Entries`.
-    ReadDir { ino: InodeId, after: Option<Vec<u8>>, limit: u32 },
+    ReadDir {
+        ino: InodeId,
+        after: Option<Vec<u8>>,
+        limit: u32,
+    },
     /// -> `Target`.
     ReadLink { ino: InodeId },
     /// -> `Xattr`.
@@ -22,7 +26,11 @@ pub enum MetaRequest {
     /// -> `XattrNames`.
     ListXattr { ino: InodeId },
     /// Chunks `first_index .. first_index + count` of a file -> `Chunks`.
-    GetChunks { ino: InodeId, first_index: u64, count: u64 },
+    GetChunks {
+        ino: InodeId,
+        first_index: u64,
+        count: u64,
+    },
     /// -> `StatFs`.
     StatFs,
     /// -> `Status`.
@@ -72,11 +80,27 @@ pub enum MetaOp {
         exclusive: bool,
     },
     /// -> `Attr`.
-    Mkdir { parent: InodeId, name: Vec<u8>, mode: u32, uid: u32, gid: u32 },
+    Mkdir {
+        parent: InodeId,
+        name: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
     /// -> `Attr`.
-    Symlink { parent: InodeId, name: Vec<u8>, target: Vec<u8>, uid: u32, gid: u32 },
+    Symlink {
+        parent: InodeId,
+        name: Vec<u8>,
+        target: Vec<u8>,
+        uid: u32,
+        gid: u32,
+    },
     /// A hard link to `ino` -> `Attr`.
-    Link { ino: InodeId, new_parent: InodeId, new_name: Vec<u8> },
+    Link {
+        ino: InodeId,
+        new_parent: InodeId,
+        new_name: Vec<u8>,
+    },
     /// Remove a non-directory entry -> `Done`.
     Unlink { parent: InodeId, name: Vec<u8> },
     /// Remove an empty directory -> `Done`.
@@ -92,14 +116,29 @@ pub enum MetaOp {
     /// -> `Attr`.
     SetAttr { ino: InodeId, attr: SetAttr },
     /// -> `Done`.
-    SetXattr { ino: InodeId, name: Vec<u8>, value: Vec<u8>, mode: XattrMode },
+    SetXattr {
+        ino: InodeId,
+        name: Vec<u8>,
+        value: Vec<u8>,
+        mode: XattrMode,
+    },
     /// -> `Done`.
     RemoveXattr { ino: InodeId, name: Vec<u8> },
     /// Record newly written chunks of a file (replacing those at the same indexes)
     /// and grow the size to at least `min_size` -> `Attr`.
-    CommitChunks { ino: InodeId, chunks: Vec<ChunkLocation>, min_size: u64, mtime: Timestamp },
+    CommitChunks {
+        ino: InodeId,
+        chunks: Vec<ChunkLocation>,
+        min_size: u64,
+        mtime: Timestamp,
+    },
     /// A data server announces itself (first start or restart) -> `Done`.
-    RegisterDataServer { node: NodeId, addr: String, zone: String, capacity: u64 },
+    RegisterDataServer {
+        node: NodeId,
+        addr: String,
+        zone: String,
+        capacity: u64,
+    },
     /// A replica failed its checksum; drop it from the chunk's locations -> `Done`.
     ReportBadReplica { chunk: ChunkId, server: NodeId },
     /// The reconciliation loop: a verified copy of `chunk` now lives on `server` -> `Done`.
@@ -231,11 +270,17 @@ pub struct StatFs {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaResponse {
     Attr(FileAttr),
-    Entries { entries: Vec<DirEntryPlus>, done: bool },
+    Entries {
+        entries: Vec<DirEntryPlus>,
+        done: bool,
+    },
     Target(Vec<u8>),
     Xattr(Vec<u8>),
     XattrNames(Vec<Vec<u8>>),
-    Chunks { chunks: Vec<ChunkLocation>, size: u64 },
+    Chunks {
+        chunks: Vec<ChunkLocation>,
+        size: u64,
+    },
     StatFs(StatFs),
     Status(Box<ClusterStatus>),
     Map(ClusterMap),

@@ -63,8 +63,12 @@ impl Ring {
     /// zones left to use. The order is the preference order: callers that need a fallback
     /// server ask for more replicas and take the next ones.
     pub fn place(&self, chunk: ChunkId, replicas: usize) -> Vec<NodeId> {
-        let mut ranked: Vec<(f64, usize)> =
-            self.members.iter().enumerate().map(|(i, m)| (score(chunk, m), i)).collect();
+        let mut ranked: Vec<(f64, usize)> = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (score(chunk, m), i))
+            .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut chosen: Vec<usize> = Vec::with_capacity(replicas);
         let mut zones: Vec<&str> = Vec::new();
@@ -98,7 +102,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn member(id: u64, weight: u32, zone: &str) -> RingMember {
-        RingMember { id: NodeId(id), weight, zone: zone.to_string() }
+        RingMember {
+            id: NodeId(id),
+            weight,
+            zone: zone.to_string(),
+        }
     }
 
     fn chunks(n: u128) -> impl Iterator<Item = ChunkId> {
@@ -135,12 +143,18 @@ mod tests {
             }
         }
         let ideal = total as f64 / 4.0;
-        assert!((moved as f64) < ideal * 1.25, "moved {moved}, ideal {ideal}");
+        assert!(
+            (moved as f64) < ideal * 1.25,
+            "moved {moved}, ideal {ideal}"
+        );
     }
 
     #[test]
     fn weight_two_gets_about_twice_the_chunks() {
-        let ring = Ring::new(vec![member(1, 1, ""), member(2, 1, ""), member(3, 2, "")], 128);
+        let ring = Ring::new(
+            vec![member(1, 1, ""), member(2, 1, ""), member(3, 2, "")],
+            128,
+        );
         let mut count: HashMap<NodeId, u32> = HashMap::new();
         for c in chunks(20000) {
             *count.entry(ring.place(c, 1)[0]).or_default() += 1;
@@ -152,12 +166,20 @@ mod tests {
     #[test]
     fn zones_are_distinct_when_enough_exist() {
         let ring = Ring::new(
-            vec![member(1, 1, "a"), member(2, 1, "a"), member(3, 1, "b"), member(4, 1, "c")],
+            vec![
+                member(1, 1, "a"),
+                member(2, 1, "a"),
+                member(3, 1, "b"),
+                member(4, 1, "c"),
+            ],
             64,
         );
         for c in chunks(300) {
             let p = ring.place(c, 3);
-            let zones: Vec<_> = p.iter().map(|n| if n.0 <= 2 { "a" } else { "other" }).collect();
+            let zones: Vec<_> = p
+                .iter()
+                .map(|n| if n.0 <= 2 { "a" } else { "other" })
+                .collect();
             assert!(zones.iter().filter(|z| **z == "a").count() <= 1);
         }
     }

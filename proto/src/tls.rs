@@ -42,7 +42,9 @@ pub struct IssuedCert {
 
 fn ca_params() -> Result<CertificateParams, WireError> {
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    params.distinguished_name.push(DnType::CommonName, CA_COMMON_NAME);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, CA_COMMON_NAME);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     Ok(params)
@@ -57,7 +59,10 @@ impl ClusterCa {
     pub fn generate() -> Result<ClusterCa, WireError> {
         let key = KeyPair::generate().map_err(tls_err)?;
         let cert = ca_params()?.self_signed(&key).map_err(tls_err)?;
-        Ok(ClusterCa { cert_pem: cert.pem(), key })
+        Ok(ClusterCa {
+            cert_pem: cert.pem(),
+            key,
+        })
     }
 
     /// Load a CA written by `save`.
@@ -87,7 +92,10 @@ impl ClusterCa {
         let key = KeyPair::generate().map_err(tls_err)?;
         let issuer = Issuer::new(ca_params()?, &self.key);
         let cert = params.signed_by(&key, &issuer).map_err(tls_err)?;
-        Ok(IssuedCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 
     /// Issue a certificate and write it as `<dir>/<name>.pem` and `<dir>/<name>.key`,
@@ -134,7 +142,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, WireError> {
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut pem.as_slice()).collect();
     let certs = certs.map_err(|e| WireError::Tls(format!("parsing {}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(WireError::Tls(format!("{} holds no certificate", path.display())));
+        return Err(WireError::Tls(format!(
+            "{} holds no certificate",
+            path.display()
+        )));
     }
     Ok(certs)
 }
@@ -155,15 +166,21 @@ impl TlsIdentity {
         let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
             .map_err(|e| WireError::Tls(format!("parsing {}: {e}", paths.key.display())))?
             .ok_or_else(|| WireError::Tls(format!("{} holds no key", paths.key.display())))?;
-        Ok(TlsIdentity { roots: Arc::new(roots), chain, key: Arc::new(key) })
+        Ok(TlsIdentity {
+            roots: Arc::new(roots),
+            chain,
+            key: Arc::new(key),
+        })
     }
 
     /// rustls server side: requires a client certificate signed by the cluster CA.
     pub fn rustls_server(&self) -> Result<rustls::ServerConfig, WireError> {
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
-                .build()
-                .map_err(tls_err)?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        )
+        .build()
+        .map_err(tls_err)?;
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(tls_err)?

@@ -28,7 +28,10 @@ pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the parenthesised command name.
-            let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
         Err(_) => false,
@@ -55,8 +58,12 @@ impl TestCluster {
     pub fn start_with(meta: usize, data: usize, extra: &[&str]) -> Result<TestCluster> {
         let dir = tempfile::Builder::new().prefix("ferrofs-test-").tempdir()?;
         let up_args = (meta, data, extra.iter().map(|s| s.to_string()).collect());
-        let mut cluster =
-            TestCluster { dir, pids: BTreeMap::new(), children: BTreeMap::new(), up_args };
+        let mut cluster = TestCluster {
+            dir,
+            pids: BTreeMap::new(),
+            children: BTreeMap::new(),
+            up_args,
+        };
         cluster.dev_up(meta, data, extra)?;
         Ok(cluster)
     }
@@ -72,7 +79,9 @@ impl TestCluster {
     fn dev_up(&mut self, meta: usize, data: usize, extra: &[&str]) -> Result<()> {
         let dir = self.dir.path().to_string_lossy().to_string();
         let (m, d) = (meta.to_string(), data.to_string());
-        let mut args = vec!["dev", "up", "--dir", &dir, "--meta", &m, "--data", &d, "--detach"];
+        let mut args = vec![
+            "dev", "up", "--dir", &dir, "--meta", &m, "--data", &d, "--detach",
+        ];
         args.extend_from_slice(extra);
         let out = Command::new(bin("ferrofs"))
             .args(&args)
@@ -117,7 +126,11 @@ impl TestCluster {
 
     /// Names of the processes of one kind ("meta" or "data").
     pub fn names(&self, kind: &str) -> Vec<String> {
-        self.pids.keys().filter(|n| n.starts_with(kind)).cloned().collect()
+        self.pids
+            .keys()
+            .filter(|n| n.starts_with(kind))
+            .cloned()
+            .collect()
     }
 
     pub fn pid(&self, name: &str) -> Option<i32> {
@@ -126,7 +139,10 @@ impl TestCluster {
 
     /// kill -9 one process and wait until it is gone.
     pub fn kill9(&mut self, name: &str) -> Result<()> {
-        let pid = self.pids.remove(name).with_context(|| format!("no running process {name}"))?;
+        let pid = self
+            .pids
+            .remove(name)
+            .with_context(|| format!("no running process {name}"))?;
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         if let Some(mut child) = self.children.remove(name) {
             let _ = child.wait();
@@ -152,7 +168,10 @@ impl TestCluster {
         } else {
             ("ferrofs-data", folder.join("data.toml"))
         };
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(folder.join("log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(folder.join("log"))?;
         let child = Command::new(bin(binary))
             .arg("--config")
             .arg(&config)
@@ -178,7 +197,8 @@ impl TestCluster {
 
     /// The last lines of a process's log, for failure messages.
     pub fn log_tail(&self, name: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join(name).join("log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join(name).join("log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -186,7 +206,9 @@ impl TestCluster {
     /// Stop everything with `ferrofs dev down`, then SIGKILL whatever is left.
     pub fn stop_all(&mut self) {
         let dir = self.dir.path().to_string_lossy().to_string();
-        let _ = Command::new(bin("ferrofs")).args(["dev", "down", "--dir", &dir]).output();
+        let _ = Command::new(bin("ferrofs"))
+            .args(["dev", "down", "--dir", &dir])
+            .output();
         for (_, pid) in std::mem::take(&mut self.pids) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }

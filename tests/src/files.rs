@@ -6,9 +6,19 @@ use ferrofs_client::{Client, FileAttr, FileKind, SetAttr};
 /// Create (or truncate) the file at `path` and write `bytes` to it.
 pub async fn put_bytes(client: &Client, path: &str, bytes: &[u8]) -> Result<FileAttr> {
     let (parent, name) = client.resolve_parent(path).await?;
-    let attr = client.create(parent.ino, name, FileKind::File, 0o644, 0, 0, false).await?;
+    let attr = client
+        .create(parent.ino, name, FileKind::File, 0o644, 0, 0, false)
+        .await?;
     if attr.size != 0 {
-        client.setattr(attr.ino, SetAttr { size: Some(0), ..SetAttr::default() }).await?;
+        client
+            .setattr(
+                attr.ino,
+                SetAttr {
+                    size: Some(0),
+                    ..SetAttr::default()
+                },
+            )
+            .await?;
     }
     let attr = client
         .write_file_from(attr.ino, bytes, &|_| {})

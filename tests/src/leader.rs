@@ -18,7 +18,10 @@ pub struct MetaProbe {
 impl MetaProbe {
     pub fn new(cluster: &TestCluster) -> Result<MetaProbe> {
         let cfg: ClientConfig = ferrofs_proto::config::load(&cluster.client_config())?;
-        Ok(MetaProbe { conn: raw::connector(&cfg)?, addrs: cfg.meta_addrs })
+        Ok(MetaProbe {
+            conn: raw::connector(&cfg)?,
+            addrs: cfg.meta_addrs,
+        })
     }
 
     /// The status as the current leader reports it.
@@ -55,7 +58,10 @@ impl MetaProbe {
 
 async fn status_from(conn: &Connector, addr: &str) -> Option<ClusterStatus> {
     let ask = MetaRequest::ClusterStatus;
-    match conn.call::<_, MetaResponse>(addr, &ask, Duration::from_millis(100)).await {
+    match conn
+        .call::<_, MetaResponse>(addr, &ask, Duration::from_millis(100))
+        .await
+    {
         Ok(MetaResponse::Status(s)) => Some(*s),
         _ => None,
     }
@@ -68,6 +74,7 @@ pub fn meta_name(id: NodeId) -> String {
 
 /// The election timeout maximum the cluster's metadata servers run with.
 pub fn election_timeout_max(cluster: &TestCluster) -> Result<Duration> {
-    let cfg: MetaConfig = ferrofs_proto::config::load(&cluster.dir().join("meta-1").join("meta.toml"))?;
+    let cfg: MetaConfig =
+        ferrofs_proto::config::load(&cluster.dir().join("meta-1").join("meta.toml"))?;
     Ok(cfg.raft.election_timeout_max)
 }

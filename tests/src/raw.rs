@@ -26,8 +26,13 @@ pub async fn meta_call(
     let mut next: Vec<String> = addrs.to_vec();
     loop {
         for addr in next.clone() {
-            match conn.call::<_, MetaResponse>(&addr, req, Duration::from_secs(5)).await {
-                Ok(MetaResponse::Error(FsError::NotLeader { leader_addr: Some(l) })) => {
+            match conn
+                .call::<_, MetaResponse>(&addr, req, Duration::from_secs(5))
+                .await
+            {
+                Ok(MetaResponse::Error(FsError::NotLeader {
+                    leader_addr: Some(l),
+                })) => {
                     next.retain(|a| a != &l);
                     next.insert(0, l);
                     break;
@@ -52,7 +57,11 @@ pub async fn chunk_locations(
     ino: InodeId,
     count: u64,
 ) -> Result<Vec<ChunkLocation>> {
-    let req = MetaRequest::GetChunks { ino, first_index: 0, count };
+    let req = MetaRequest::GetChunks {
+        ino,
+        first_index: 0,
+        count,
+    };
     match meta_call(conn, addrs, &req).await? {
         MetaResponse::Chunks { chunks, .. } => Ok(chunks),
         other => bail!("GetChunks answered {other:?}"),

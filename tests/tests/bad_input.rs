@@ -27,7 +27,10 @@ fn bad_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let mut unknown_kind = 1u32.to_be_bytes().to_vec();
     unknown_kind.push(200);
     vec![
-        ("garbage", b"\xde\xad\xbe\xef this is not a frame at all".to_vec()),
+        (
+            "garbage",
+            b"\xde\xad\xbe\xef this is not a frame at all".to_vec(),
+        ),
         ("truncated frame", truncated),
         ("header over the limit", u32::MAX.to_be_bytes().to_vec()),
         ("unknown request kind", unknown_kind),
@@ -66,15 +69,27 @@ async fn servers_survive_bad_input_and_refuse_foreign_certificates() -> anyhow::
         let good = probe.status_from(&meta_addr).await;
         let redirected = probe
             .conn
-            .call::<_, MetaResponse>(&meta_addr, &MetaRequest::ClusterStatus, Duration::from_secs(5))
+            .call::<_, MetaResponse>(
+                &meta_addr,
+                &MetaRequest::ClusterStatus,
+                Duration::from_secs(5),
+            )
             .await;
-        assert!(good.is_some() || redirected.is_ok(), "meta server stopped answering after {what}");
+        assert!(
+            good.is_some() || redirected.is_ok(),
+            "meta server stopped answering after {what}"
+        );
 
         let reply = send_raw(&probe.conn, &data_addr, &bytes).await;
         assert_not_success::<DataResponse>(what, reply, |m| matches!(m, DataResponse::Error(_)));
-        let stat: DataResponse =
-            probe.conn.call(&data_addr, &DataRequest::Stat, Duration::from_secs(5)).await?;
-        assert!(matches!(stat, DataResponse::Stat { .. }), "data server after {what}: {stat:?}");
+        let stat: DataResponse = probe
+            .conn
+            .call(&data_addr, &DataRequest::Stat, Duration::from_secs(5))
+            .await?;
+        assert!(
+            matches!(stat, DataResponse::Stat { .. }),
+            "data server after {what}: {stat:?}"
+        );
         eprintln!("{what}: rejected, servers still serving");
     }
 
@@ -89,11 +104,23 @@ async fn servers_survive_bad_input_and_refuse_foreign_certificates() -> anyhow::
     std::fs::copy(&real.tls.ca_cert, &paths.ca_cert)?;
     let intruder = Connector::new(client_endpoint(&TlsIdentity::load(&paths)?)?);
     let meta = intruder
-        .call::<_, MetaResponse>(&meta_addr, &MetaRequest::ClusterStatus, Duration::from_secs(5))
+        .call::<_, MetaResponse>(
+            &meta_addr,
+            &MetaRequest::ClusterStatus,
+            Duration::from_secs(5),
+        )
         .await;
-    assert!(meta.is_err(), "meta server answered a foreign certificate: {meta:?}");
-    let data = intruder.call::<_, DataResponse>(&data_addr, &DataRequest::Stat, Duration::from_secs(5)).await;
-    assert!(data.is_err(), "data server answered a foreign certificate: {data:?}");
+    assert!(
+        meta.is_err(),
+        "meta server answered a foreign certificate: {meta:?}"
+    );
+    let data = intruder
+        .call::<_, DataResponse>(&data_addr, &DataRequest::Stat, Duration::from_secs(5))
+        .await;
+    assert!(
+        data.is_err(),
+        "data server answered a foreign certificate: {data:?}"
+    );
     probe.status().await?;
     eprintln!("foreign certificate refused; cluster still serving");
     Ok(())

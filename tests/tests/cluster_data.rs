@@ -11,7 +11,18 @@ const MIB: u64 = 1024 * 1024;
 
 fn sizes(chunk: u64, count: usize) -> Vec<u64> {
     // The edges first: empty, one byte, exact chunk multiples and one byte over/under.
-    let mut sizes = vec![0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 2 * chunk + 1, 3 * chunk, 4 * chunk + 1, 5 * chunk];
+    let mut sizes = vec![
+        0,
+        1,
+        chunk - 1,
+        chunk,
+        chunk + 1,
+        2 * chunk,
+        2 * chunk + 1,
+        3 * chunk,
+        4 * chunk + 1,
+        5 * chunk,
+    ];
     sizes.push(20 * MIB);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xfe220f5);
     while sizes.len() < count {
@@ -47,7 +58,11 @@ async fn two_hundred_files_round_trip_with_three_distinct_copies() -> anyhow::Re
         let (i, h) = r??;
         hashes[i] = Some(h);
     }
-    eprintln!("phase 1: put {} files, {} MiB", sizes.len(), sizes.iter().sum::<u64>() / MIB);
+    eprintln!(
+        "phase 1: put {} files, {} MiB",
+        sizes.len(),
+        sizes.iter().sum::<u64>() / MIB
+    );
 
     // Phase 2: read every file back, compare bytes, and check its chunks' copies.
     let cfg: ferrofs_proto::config::ClientConfig =
@@ -60,14 +75,28 @@ async fn two_hundred_files_round_trip_with_three_distinct_copies() -> anyhow::Re
         assert_eq!(bytes.len() as u64, *size, "{path}: size");
         assert_eq!(Some(hash(&bytes)), hashes[i], "{path}: content differs");
         let attr = client.resolve(&path).await?;
-        let locations = raw::chunk_locations(&conn, &cfg.meta_addrs, attr.ino, size.div_ceil(chunk)).await?;
-        assert_eq!(locations.len() as u64, size.div_ceil(chunk), "{path}: chunk count");
+        let locations =
+            raw::chunk_locations(&conn, &cfg.meta_addrs, attr.ino, size.div_ceil(chunk)).await?;
+        assert_eq!(
+            locations.len() as u64,
+            size.div_ceil(chunk),
+            "{path}: chunk count"
+        );
         for loc in locations {
             let distinct: HashSet<_> = loc.servers.iter().collect();
-            assert_eq!(distinct.len(), 3, "{path} chunk {}: servers {:?}", loc.index, loc.servers);
+            assert_eq!(
+                distinct.len(),
+                3,
+                "{path} chunk {}: servers {:?}",
+                loc.index,
+                loc.servers
+            );
             chunks_checked += 1;
         }
     }
-    eprintln!("phase 2: {} files identical, {chunks_checked} chunks with 3 distinct copies", sizes.len());
+    eprintln!(
+        "phase 2: {} files identical, {chunks_checked} chunks with 3 distinct copies",
+        sizes.len()
+    );
     Ok(())
 }

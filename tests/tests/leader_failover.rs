@@ -46,20 +46,35 @@ async fn leader_killed_under_writes_loses_nothing() -> anyhow::Result<()> {
 
     let old = probe.status().await?.leader.expect("a leader");
     cluster.kill9(&meta_name(old))?;
-    eprintln!("killed leader {old} after {} files", written.load(Ordering::SeqCst));
-    let new = wait_until("a new leader", Duration::from_secs(30), || probe.leader_other_than(Some(old)))
-        .await?;
+    eprintln!(
+        "killed leader {old} after {} files",
+        written.load(Ordering::SeqCst)
+    );
+    let new = wait_until("a new leader", Duration::from_secs(30), || {
+        probe.leader_other_than(Some(old))
+    })
+    .await?;
     eprintln!("new leader {new}");
     let before = written.load(Ordering::SeqCst);
-    wait_until("20 more files", Duration::from_secs(60), at_least(before + 20)).await?;
+    wait_until(
+        "20 more files",
+        Duration::from_secs(60),
+        at_least(before + 20),
+    )
+    .await?;
 
     // The killed node restarts and catches up with the leader's commit index.
     cluster.restart(&meta_name(old))?;
-    wait_until("restarted node catches up", Duration::from_secs(60), || async {
-        let s = probe.status().await.ok()?;
-        let v = s.voters.iter().find(|v| v.id == old)?;
-        (v.matched_index? >= s.commit_index.saturating_sub(5) && v.role != "unreachable").then_some(())
-    })
+    wait_until(
+        "restarted node catches up",
+        Duration::from_secs(60),
+        || async {
+            let s = probe.status().await.ok()?;
+            let v = s.voters.iter().find(|v| v.id == old)?;
+            (v.matched_index? >= s.commit_index.saturating_sub(5) && v.role != "unreachable")
+                .then_some(())
+        },
+    )
     .await?;
 
     stop.store(true, Ordering::SeqCst);
@@ -79,23 +94,38 @@ async fn twenty_leader_kills_each_elect_a_leader_in_bounded_time() -> anyhow::Re
     let bound = election_timeout_max(&cluster)? * 3;
     let mut worst = Duration::ZERO;
     for round in 1..=20 {
-        let old = wait_until("a leader", Duration::from_secs(30), || probe.leader_other_than(None)).await?;
+        let old = wait_until("a leader", Duration::from_secs(30), || {
+            probe.leader_other_than(None)
+        })
+        .await?;
         // Let every voter be back in the cluster before killing, so a quorum remains.
         wait_until("all voters healthy", Duration::from_secs(30), || async {
             let s = probe.status().await.ok()?;
-            (s.voters.len() == 3 && s.voters.iter().all(|v| v.role == "leader" || v.role == "follower")
+            (s.voters.len() == 3
+                && s.voters
+                    .iter()
+                    .all(|v| v.role == "leader" || v.role == "follower")
                 && s.voters.iter().all(|v| v.matched_index.is_some()))
             .then_some(())
         })
         .await?;
         cluster.kill9(&meta_name(old))?;
         let t0 = Instant::now();
-        eprintln!("round {round}: killed {old} at {:?}", std::time::SystemTime::now());
-        let new = wait_until("a new leader", bound * 2, || probe.leader_other_than(Some(old))).await?;
+        eprintln!(
+            "round {round}: killed {old} at {:?}",
+            std::time::SystemTime::now()
+        );
+        let new = wait_until("a new leader", bound * 2, || {
+            probe.leader_other_than(Some(old))
+        })
+        .await?;
         let took = t0.elapsed();
         worst = worst.max(took);
         eprintln!("round {round}: leader {old} killed, {new} elected in {took:?}");
-        assert!(took <= bound, "round {round}: election took {took:?} > {bound:?}");
+        assert!(
+            took <= bound,
+            "round {round}: election took {took:?} > {bound:?}"
+        );
         cluster.restart(&meta_name(old))?;
     }
     eprintln!("20 rounds, worst election {worst:?} (bound {bound:?})");

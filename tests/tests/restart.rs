@@ -25,7 +25,10 @@ async fn write_files(client: &ferrofs_client::Client) -> anyhow::Result<Vec<blak
     Ok(hashes)
 }
 
-async fn check_files(client: &ferrofs_client::Client, hashes: &[blake3::Hash]) -> anyhow::Result<()> {
+async fn check_files(
+    client: &ferrofs_client::Client,
+    hashes: &[blake3::Hash],
+) -> anyhow::Result<()> {
     for (i, h) in hashes.iter().enumerate() {
         let bytes = get_bytes(client, &format!("/keep/sub/f{i}")).await?;
         assert_eq!(hash(&bytes), *h, "/keep/sub/f{i} differs");
@@ -34,11 +37,19 @@ async fn check_files(client: &ferrofs_client::Client, hashes: &[blake3::Hash]) -
 }
 
 async fn wait_healthy(probe: &MetaProbe, data: usize) -> anyhow::Result<()> {
-    wait_until("leader and all data servers up", Duration::from_secs(60), || async {
-        let s = probe.status().await.ok()?;
-        let up = s.data_servers.iter().filter(|d| d.state == ferrofs_client::ServerState::Up).count();
-        (s.leader.is_some() && up == data).then_some(())
-    })
+    wait_until(
+        "leader and all data servers up",
+        Duration::from_secs(60),
+        || async {
+            let s = probe.status().await.ok()?;
+            let up = s
+                .data_servers
+                .iter()
+                .filter(|d| d.state == ferrofs_client::ServerState::Up)
+                .count();
+            (s.leader.is_some() && up == data).then_some(())
+        },
+    )
     .await
 }
 
@@ -60,7 +71,11 @@ async fn kill_one_data_server_every_file_still_reads() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3, 3)?;
     let client = cluster.client().await?;
     let hashes = write_files(&client).await?;
-    let victim = cluster.names("data").into_iter().next().expect("a data server");
+    let victim = cluster
+        .names("data")
+        .into_iter()
+        .next()
+        .expect("a data server");
     cluster.kill9(&victim)?;
     check_files(&client, &hashes).await?;
     // A fresh client (no cached connections) reads them too.

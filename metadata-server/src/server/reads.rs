@@ -17,7 +17,12 @@ impl MetaService {
     /// rate on the voters (not that they agree), as etcd's and TiKV's lease reads do.
     /// When the lease is stale, fall back to a read-index round with a quorum.
     pub(crate) async fn linearize(&self) -> Result<(), FsError> {
-        if self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await.is_ok() {
+        if self
+            .raft
+            .ensure_linearizable(ReadPolicy::LeaseRead)
+            .await
+            .is_ok()
+        {
             return self.ensure_initialised().await;
         }
         let barrier = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
