@@ -25,6 +25,7 @@ mod read_plan;
 mod read_stream;
 mod replica;
 mod tasks;
+mod truncate;
 mod upload;
 mod write_stream;
 

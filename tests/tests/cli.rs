@@ -80,6 +80,22 @@ fn file_commands_errors_status_and_restart() -> anyhow::Result<()> {
         payload[..10],
         "cat through the symlink after truncate"
     );
+    // Growing it again shows zeros past the cut, never the old bytes.
+    ok(
+        c.ferrofs(&["truncate", "-s", "20", "/a/moved.bin"])?,
+        "truncate up",
+    );
+    let cat = c.ferrofs(&["cat", "/a/moved.bin"])?;
+    let mut expected = payload[..10].to_vec();
+    expected.resize(20, 0);
+    assert_eq!(
+        cat.stdout, expected,
+        "old bytes came back after shrink and grow"
+    );
+    ok(
+        c.ferrofs(&["truncate", "-s", "10", "/a/moved.bin"])?,
+        "truncate down again",
+    );
 
     // Errors: one line naming the path, non-zero exit, nothing changed.
     let missing = c.ferrofs(&["get", "/missing", &local.path().join("x").to_string_lossy()])?;

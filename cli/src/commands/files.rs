@@ -318,11 +318,7 @@ pub async fn truncate(config: Option<PathBuf>, args: TruncateArgs) -> Result<()>
     if attr.kind == FileKind::Dir {
         bail!("truncate {path}: is a directory");
     }
-    let change = SetAttr {
-        size: Some(args.size.0),
-        ..SetAttr::default()
-    };
-    client.setattr(attr.ino, change).await.op(what)?;
+    client.truncate(attr.ino, args.size.0).await.op(what)?;
     Ok(())
 }
 
