@@ -68,7 +68,12 @@ pub fn mount_blocking(
                 source,
             })?
     };
-    let served = session.run();
+    let served = match session.run() {
+        // After a lazy detach the kernel ends the connection this way once the last open
+        // file is closed: the normal end of a detached mount, not a failure.
+        Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(()),
+        other => other,
+    };
     ended.store(true, Ordering::Release);
     if watcher.join().is_err() {
         tracing::error!("the unmount watcher panicked");
