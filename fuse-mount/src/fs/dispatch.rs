@@ -431,7 +431,12 @@ impl Filesystem for FerroFs {
         let core = self.core.clone();
         let ttl = self.core.opts.entry_ttl;
         self.core.rt.spawn(async move {
-            let mut sink = PlusSink { reply, ttl };
+            let xattr_hints = core.xattr_hints.clone();
+            let mut sink = PlusSink {
+                reply,
+                ttl,
+                xattr_hints,
+            };
             match core.fill_dir(ino(i), fh.0, offset, &mut sink).await {
                 Ok(()) => sink.reply.ok(),
                 Err(e) => sink.reply.error(e),

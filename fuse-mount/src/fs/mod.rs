@@ -18,6 +18,7 @@ use crate::file_io::FileIo;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
 use crate::read_cache::Budget;
+use crate::xattr_hint::NoXattrHints;
 use ferrofs_client::{Client, FileAttr, InodeId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub(crate) struct Core {
     pub(crate) dirs: parking_lot::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<DirStream>>>>,
     pub(crate) budget: Arc<Budget>,
     pub(crate) hidden: hidden::HiddenDir,
+    pub(crate) xattr_hints: Arc<NoXattrHints>,
 }
 
 impl Core {
@@ -59,12 +61,19 @@ impl Core {
         Core {
             client,
             rt,
-            opts,
             files: OpenFiles::default(),
             dirs: parking_lot::Mutex::new(HashMap::new()),
             budget: Budget::new(READ_CACHE_BUDGET),
             hidden: hidden::HiddenDir::default(),
+            xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
+            opts,
         }
+    }
+
+    /// The entry reply for attributes just received from the cluster.
+    pub(crate) fn entry(&self, attr: &FileAttr) -> Entry {
+        self.xattr_hints.note(attr);
+        Entry::of(attr)
     }
 
     /// Attributes as this mount sees them: an open file's unflushed writes count, and
