@@ -12,3 +12,4 @@ pub mod wait;
 
 pub use cluster::TestCluster;
 pub use wait::wait_until;
+pub mod docker;
