@@ -221,13 +221,12 @@ impl Compose {
     /// data servers.
     pub fn wait_status(&mut self, voters: usize, data: usize, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
-        let mut last = String::new();
         loop {
-            match self.status() {
+            let last = match self.status() {
                 Ok(s) if counts(&s) == (voters, data) && s["leader"].is_u64() => return Ok(s),
-                Ok(s) => last = s.to_string(),
-                Err(e) => last = format!("{e:#}"),
-            }
+                Ok(s) => s.to_string(),
+                Err(e) => format!("{e:#}"),
+            };
             if Instant::now() > deadline {
                 bail!("timed out after {timeout:?} waiting for {voters} voters and {data} up data servers; last status: {last}");
             }
