@@ -255,6 +255,22 @@ impl Compose {
         self.wait_status(META.len(), DATA.len(), left.max(Duration::from_secs(10)))
     }
 
+    /// Poll until a leader other than `old` is elected and serves the status.
+    pub fn wait_new_leader(&mut self, old: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.leader() {
+                Ok(l) if l != old => return Ok(l),
+                Ok(l) => format!("leader is still {l}"),
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() > deadline {
+                bail!("no leader other than {old} within {timeout:?}: {last}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// The service name of the current metadata leader.
     pub fn leader(&mut self) -> Result<String> {
         let s = self.status()?;
@@ -283,14 +299,30 @@ impl Compose {
         .map(|_| ())
     }
 
-    /// Read a voter's `ferrofs_meta_raft_applied_index` from its metrics (inside its
-    /// container, so it works while it is partitioned).
-    pub fn applied_index(&mut self, meta: &str) -> Result<u64> {
-        let script = "exec 3<>/dev/tcp/127.0.0.1/9100 && \
-            printf 'GET /metrics HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' >&3 && cat <&3";
-        let text = self.exec_ok(meta, &["bash", "-c", script])?;
-        metric(&text, "ferrofs_meta_raft_applied_index")
-            .with_context(|| format!("{meta}: no applied index in /metrics"))
+    /// GET a path of a server's HTTP port from inside its container (so it works while
+    /// the container is partitioned); returns the body.
+    pub fn http_get(&mut self, service: &str, path: &str) -> Result<String> {
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/9100 && \
+             printf 'GET {path} HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        let text = self.exec_ok(service, &["bash", "-c", &script])?;
+        match text.split_once("\r\n\r\n") {
+            Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+                Ok(body.to_string())
+            }
+            _ => bail!("{service}: GET {path} answered {text:?}"),
+        }
+    }
+
+    /// A voter's (applied index, state machine digest) from `GET /api/digest`.
+    pub fn digest(&mut self, meta: &str) -> Result<(u64, String)> {
+        let body = self.http_get(meta, "/api/digest")?;
+        let v: Value = serde_json::from_str(&body).context("parsing /api/digest")?;
+        Ok((
+            v["applied_index"].as_u64().unwrap_or(0),
+            v["digest"].as_str().unwrap_or_default().to_string(),
+        ))
     }
 }
 
@@ -312,13 +344,16 @@ impl Drop for Compose {
     }
 }
 
-/// (reachable voters, up data servers) in a status.
+/// (voters the leader replicates to, up data servers) in a status.
 pub fn counts(s: &Value) -> (usize, usize) {
     let voters = s["voters"]
         .as_array()
         .map(|v| {
             v.iter()
-                .filter(|v| matches!(v["role"].as_str(), Some("leader") | Some("follower")))
+                .filter(|v| {
+                    matches!(v["role"].as_str(), Some("leader") | Some("follower"))
+                        && v["matched_index"].is_u64()
+                })
                 .count()
         })
         .unwrap_or(0);
@@ -327,17 +362,6 @@ pub fn counts(s: &Value) -> (usize, usize) {
         .map(|d| d.iter().filter(|d| d["state"] == "Up").count())
         .unwrap_or(0);
     (voters, data)
-}
-
-/// One unlabelled sample of a Prometheus text exposition.
-pub fn metric(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (k, v) = l.split_once(' ')?;
-            (k == name).then(|| v.trim().parse::<f64>().ok())?
-        })
-        .map(|v| v as u64)
 }
 
 /// `docker args...`; fails with its output unless it exits 0.
