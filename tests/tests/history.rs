@@ -12,7 +12,10 @@ use ferrofs_tests::TestCluster;
 async fn history_through_leader_pause_and_kill_is_linearizable() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(3, 3)?;
     let events = record_with_faults(&mut cluster).await?;
-    let known = events.iter().filter(|e| e.outcome != Outcome::Unknown).count();
+    let known = events
+        .iter()
+        .filter(|e| e.outcome != Outcome::Unknown)
+        .count();
     eprintln!("{} operations, {known} with a known outcome", events.len());
     assert!(known >= 60, "too few operations completed: {known}");
     let verdict = check(&events, 2_000_000);

@@ -11,7 +11,7 @@ use ferrofs_tests::TestCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn checker_rejects_a_server_that_acknowledges_before_commit() -> anyhow::Result<()> {
-    std::env::set_var("FERROFS_TEST_ACK_BEFORE_COMMIT", "1");
+    std::env::set_var("FERROFS_TEST_ACK_BEFORE_COMMIT", "true");
     let mut cluster = TestCluster::start(3, 3)?;
     let events = record_with_faults(&mut cluster).await?;
     let verdict = check(&events, 2_000_000);

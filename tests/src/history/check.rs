@@ -192,7 +192,13 @@ mod tests {
         let h = vec![
             ev(0, Op::Create("a".into()), Outcome::Ok, 0, Some(1)),
             ev(0, Op::Write("a".into(), 3), Outcome::Ok, 2, Some(3)),
-            ev(0, Op::Rename("a".into(), "b".into()), Outcome::Ok, 4, Some(5)),
+            ev(
+                0,
+                Op::Rename("a".into(), "b".into()),
+                Outcome::Ok,
+                4,
+                Some(5),
+            ),
             ev(1, Op::Read("b".into()), Outcome::Value(3), 6, Some(7)),
             ev(1, Op::Read("a".into()), Outcome::NotFound, 8, Some(9)),
         ];

@@ -21,7 +21,11 @@ pub const CLIENTS: usize = 3;
 pub async fn record_with_faults(cluster: &mut TestCluster) -> Result<Vec<Event>> {
     let setup = cluster.client().await?;
     mkdir_p(&setup, "/h").await?;
-    let dir = setup.resolve("/h").await?.ino;
+    // Polled: a broken server (--test-ack-before-commit) shows the directory only later.
+    let dir = wait_until("/h to exist", Duration::from_secs(30), || async {
+        setup.resolve("/h").await.ok().map(|a| a.ino)
+    })
+    .await?;
     let probe = MetaProbe::new(cluster)?;
     let timeout = election_timeout_max(cluster)?;
 
@@ -62,7 +66,12 @@ pub async fn record_with_faults(cluster: &mut TestCluster) -> Result<Vec<Event>>
     tokio::time::sleep(timeout * 3).await; // the fault's length, not a synchronisation
     kill(Pid::from_raw(pid), Signal::SIGCONT)?;
     let n = rec.events().len();
-    wait_until("operations after the pause", Duration::from_secs(60), ran(n + 20)).await?;
+    wait_until(
+        "operations after the pause",
+        Duration::from_secs(60),
+        ran(n + 20),
+    )
+    .await?;
 
     // Fault 2: kill -9 the leader, then start it again.
     let leader = wait_until("a leader", Duration::from_secs(30), || {
@@ -71,10 +80,20 @@ pub async fn record_with_faults(cluster: &mut TestCluster) -> Result<Vec<Event>>
     .await?;
     cluster.kill9(&meta_name(leader))?;
     let n = rec.events().len();
-    wait_until("operations after the kill", Duration::from_secs(60), ran(n + 20)).await?;
+    wait_until(
+        "operations after the kill",
+        Duration::from_secs(60),
+        ran(n + 20),
+    )
+    .await?;
     cluster.restart(&meta_name(leader))?;
     let n = rec.events().len();
-    wait_until("operations after the restart", Duration::from_secs(60), ran(n + 20)).await?;
+    wait_until(
+        "operations after the restart",
+        Duration::from_secs(60),
+        ran(n + 20),
+    )
+    .await?;
 
     stop.store(true, Ordering::Relaxed);
     for t in tasks {

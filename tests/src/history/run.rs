@@ -101,7 +101,10 @@ async fn run_op(c: &Client, dir: InodeId, op: &Op) -> Outcome {
                 .create(dir, n.as_bytes(), FileKind::File, 0o644, 0, 0, true)
                 .await
                 .map(|_| Outcome::Ok),
-            Op::Mkdir(n) => c.mkdir(dir, n.as_bytes(), 0o755, 0, 0).await.map(|_| Outcome::Ok),
+            Op::Mkdir(n) => c
+                .mkdir(dir, n.as_bytes(), 0o755, 0, 0)
+                .await
+                .map(|_| Outcome::Ok),
             Op::Rename(a, b) => c
                 .rename(dir, a.as_bytes(), dir, b.as_bytes(), RenameFlags::default())
                 .await
