@@ -5,6 +5,7 @@
 //! - a partitioned data server, a paused leader (3 x the election timeout), killed and
 //!   restarted containers, and a stop/start of the whole cluster: after each, every
 //!   acknowledged file reads back with the right blake3.
+//!
 //! Needs docker and the ferrofs:local image (see tests/src/docker.rs); skips otherwise.
 
 use ferrofs_tests::data::{content, hash};

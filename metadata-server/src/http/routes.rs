@@ -35,7 +35,7 @@ pub(super) async fn route(app: &HttpApp, req: Request<Incoming>) -> Response<Ful
         },
         "/" | "/index.html" => reply(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD),
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/api/digest" => match app.service.sm.read(|v| digest::digest(v)).await {
+        "/api/digest" => match app.service.sm.read(digest::digest).await {
             Ok(Ok(d)) => match serde_json::to_string(&d) {
                 Ok(body) => reply(StatusCode::OK, "application/json", body),
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
