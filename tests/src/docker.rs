@@ -159,6 +159,24 @@ impl Compose {
         docker(&args)
     }
 
+    /// Copy a host file into a service's container.
+    pub fn copy_in(&mut self, service: &str, host: &std::path::Path, to: &str) -> Result<()> {
+        let id = self.id(service)?;
+        docker(&[
+            "cp".to_string(),
+            host.display().to_string(),
+            format!("{id}:{to}"),
+        ])
+        .map(|_| ())
+    }
+
+    /// The leader's commit index, from the status.
+    pub fn commit_index(&mut self) -> Result<u64> {
+        self.status()?["commit_index"]
+            .as_u64()
+            .context("no commit_index in the status")
+    }
+
     /// Run a command inside a service's container; returns its full output.
     pub fn exec(&mut self, service: &str, cmd: &[&str]) -> Result<Output> {
         let id = self.id(service)?;

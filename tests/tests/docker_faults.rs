@@ -4,12 +4,16 @@
 //!   no acknowledged write is lost;
 //! - a partitioned data server, a paused leader (3 x the election timeout), killed and
 //!   restarted containers, and a stop/start of the whole cluster: after each, every
-//!   acknowledged file reads back with the right blake3.
+//!   acknowledged file reads back with the right blake3;
+//! - both kinds of faults while clients in the client container record a history of
+//!   namespace operations, which must be linearizable (acceptance 4).
 //!
 //! Needs docker and the ferrofs:local image (see tests/src/docker.rs); skips otherwise.
 
+use ferrofs_tests::cluster::bin;
 use ferrofs_tests::data::{content, hash};
 use ferrofs_tests::docker::{self, Compose, CLIENT, DATA, ELECTION_TIMEOUT_MAX, META};
+use ferrofs_tests::history::{check, Event, Outcome, Verdict};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -224,4 +228,94 @@ fn data_partition_pause_kill_and_full_restart_lose_no_acknowledged_file() {
     check_all(&mut c, &acked, "after stopping and starting the cluster");
     write_some(&mut c, &mut acked, "end", 2);
     check_all(&mut c, &acked, "at the end");
+}
+
+#[test]
+fn history_through_docker_faults_is_linearizable() {
+    if !docker::usable("history_through_docker_faults_is_linearizable") {
+        return;
+    }
+    let mut c = Compose::up("accept4").expect("compose up");
+    c.copy_in(
+        CLIENT,
+        &bin("ferrofs-history"),
+        "/usr/local/bin/ferrofs-history",
+    )
+    .expect("copy the history recorder into the client container");
+    let before = c.commit_index().expect("commit index");
+    let id = c.id(CLIENT).expect("client container");
+    // 3 clients for 50 s; the faults below take about 30 s.
+    let recorder = std::thread::spawn(move || {
+        std::process::Command::new("docker")
+            .args([
+                "exec",
+                &id,
+                "ferrofs-history",
+                "/etc/ferrofs/client.toml",
+                "/h",
+                "50",
+                "3",
+            ])
+            .output()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.commit_index().unwrap_or(0) < before + 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the recording clients commit nothing"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Fault 2: the leader partitioned, then healed.
+    let old = c.leader().expect("leader");
+    c.disconnect(&old).expect("partition the leader");
+    c.wait_new_leader(&old, Duration::from_secs(60))
+        .expect("the majority elects a leader");
+    c.connect(&old).expect("heal");
+    c.wait_status(META.len(), DATA.len(), Duration::from_secs(60))
+        .expect("whole again");
+    // Fault 3: a data server partitioned, the leader paused, the leader killed.
+    c.disconnect("data-2").expect("partition data-2");
+    let leader = c.leader().expect("leader");
+    c.docker(&leader, &["pause", "{}"]).expect("pause");
+    std::thread::sleep(ELECTION_TIMEOUT_MAX * 3); // the fault's length
+    c.docker(&leader, &["unpause", "{}"]).expect("unpause");
+    c.connect("data-2").expect("heal data-2");
+    let leader = c
+        .wait_status(META.len(), DATA.len(), Duration::from_secs(60))
+        .map(|s| format!("meta-{}", s["leader"]))
+        .expect("whole after the pause");
+    c.docker(&leader, &["kill", "-s", "KILL", "{}"])
+        .expect("kill");
+    c.wait_new_leader(&leader, Duration::from_secs(60))
+        .expect("a new leader after the kill");
+    c.docker(&leader, &["start", "{}"]).expect("start");
+
+    let out = recorder
+        .join()
+        .expect("recorder thread")
+        .expect("docker exec ferrofs-history");
+    assert!(
+        out.status.success(),
+        "ferrofs-history failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Event> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an event"))
+        .collect();
+    let known = events
+        .iter()
+        .filter(|e| e.outcome != Outcome::Unknown)
+        .count();
+    eprintln!("{} operations, {known} with a known outcome", events.len());
+    assert!(known >= 60, "too few operations completed: {known}");
+    let verdict = check(&events, 2_000_000);
+    assert_eq!(
+        verdict,
+        Verdict::Linearizable,
+        "{} operations",
+        events.len()
+    );
 }

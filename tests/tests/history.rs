@@ -19,6 +19,11 @@ async fn history_through_leader_pause_and_kill_is_linearizable() -> anyhow::Resu
     eprintln!("{} operations, {known} with a known outcome", events.len());
     assert!(known >= 60, "too few operations completed: {known}");
     let verdict = check(&events, 2_000_000);
-    assert_eq!(verdict, Verdict::Linearizable, "history: {events:#?}");
+    assert_eq!(
+        verdict,
+        Verdict::Linearizable,
+        "{} operations",
+        events.len()
+    );
     Ok(())
 }

@@ -29,11 +29,9 @@ pub fn check(events: &[Event], max_states: usize) -> Verdict {
     let mut search = Search {
         ops,
         seen: HashSet::new(),
-        max_states,
         best: (0, Vec::new()),
     };
-    let done = vec![false; search.ops.len()];
-    match search.dfs(&done, &Model::default(), 0) {
+    match search.run(max_states) {
         Some(true) => Verdict::Linearizable,
         Some(false) => {
             let (placed, stuck) = &search.best;
@@ -57,63 +55,117 @@ pub fn check(events: &[Event], max_states: usize) -> Verdict {
     }
 }
 
+/// Which operations are placed, one bit each.
+type Done = Vec<u64>;
+
+fn is_set(done: &Done, i: usize) -> bool {
+    done[i / 64] & (1 << (i % 64)) != 0
+}
+
+fn set(done: &mut Done, i: usize) {
+    done[i / 64] |= 1 << (i % 64);
+}
+
+/// One level of the depth-first search (kept on an explicit stack: histories have
+/// thousands of operations).
+struct Frame {
+    done: Done,
+    model: Model,
+    placed: usize,
+    /// Operations with a known outcome not yet placed.
+    known_left: usize,
+    /// Only operations that started before this may come next.
+    horizon: u64,
+    /// The next candidate index to try.
+    next: usize,
+    failed: Vec<usize>,
+}
+
 struct Search<'a> {
     ops: Vec<&'a Event>,
-    seen: HashSet<(Vec<bool>, Model)>,
-    max_states: usize,
+    seen: HashSet<(Done, Model)>,
     /// The most operations placed so far, and the candidates that failed there.
     best: (usize, Vec<usize>),
 }
 
 impl Search<'_> {
-    /// Some(true): a linearization exists from here; Some(false): none; None: out of budget.
-    fn dfs(&mut self, done: &[bool], model: &Model, placed: usize) -> Option<bool> {
-        // Finished when every operation with a known outcome is placed.
-        if self
-            .ops
-            .iter()
-            .zip(done)
-            .all(|(e, d)| *d || e.outcome == Outcome::Unknown)
-        {
-            return Some(true);
-        }
-        if !self.seen.insert((done.to_vec(), model.clone())) {
-            return Some(false);
-        }
-        if self.seen.len() > self.max_states {
-            return None;
-        }
-        // An operation may come next only if it started before every pending operation ended.
+    fn frame(&self, done: Done, model: Model, placed: usize, known_left: usize) -> Frame {
+        // An operation may come next only if it started before every pending one ended.
         let horizon = self
             .ops
             .iter()
-            .zip(done)
-            .filter(|(_, d)| !**d)
-            .filter_map(|(e, _)| e.end)
+            .enumerate()
+            .filter(|(i, _)| !is_set(&done, *i))
+            .filter_map(|(_, e)| e.end)
             .min()
             .unwrap_or(u64::MAX);
-        let mut failed = Vec::new();
-        for i in 0..self.ops.len() {
-            if done[i] || self.ops[i].start > horizon {
-                continue;
-            }
-            let e = self.ops[i];
-            let mut next = model.clone();
-            let got = next.apply(&e.op);
-            if e.outcome != Outcome::Unknown && got != e.outcome {
-                failed.push(i);
-                continue;
-            }
-            let mut d = done.to_vec();
-            d[i] = true;
-            match self.dfs(&d, &next, placed + 1) {
-                Some(true) => return Some(true),
-                Some(false) => {}
-                None => return None,
-            }
+        Frame {
+            done,
+            model,
+            placed,
+            known_left,
+            horizon,
+            next: 0,
+            failed: Vec::new(),
         }
-        if placed >= self.best.0 && !failed.is_empty() {
-            self.best = (placed, failed);
+    }
+
+    /// Some(true): a linearization exists; Some(false): none; None: out of budget.
+    fn run(&mut self, max_states: usize) -> Option<bool> {
+        let known = self
+            .ops
+            .iter()
+            .filter(|e| e.outcome != Outcome::Unknown)
+            .count();
+        let words = self.ops.len().div_ceil(64).max(1);
+        let mut stack = vec![self.frame(vec![0; words], Model::default(), 0, known)];
+        while let Some(top) = stack.last_mut() {
+            if top.known_left == 0 {
+                return Some(true);
+            }
+            // The next candidate of this frame, if any.
+            let mut pick = None;
+            while top.next < self.ops.len() {
+                let i = top.next;
+                top.next += 1;
+                let e = self.ops[i];
+                if e.start > top.horizon {
+                    break; // sorted by start: no later one qualifies either
+                }
+                if is_set(&top.done, i) {
+                    continue;
+                }
+                let mut model = top.model.clone();
+                let got = model.apply(&e.op);
+                if e.outcome != Outcome::Unknown && got != e.outcome {
+                    top.failed.push(i);
+                    continue;
+                }
+                let mut done = top.done.clone();
+                set(&mut done, i);
+                if self.seen.insert((done.clone(), model.clone())) {
+                    pick = Some((i, done, model));
+                    break;
+                }
+            }
+            match pick {
+                Some((i, done, model)) => {
+                    if self.seen.len() > max_states {
+                        return None;
+                    }
+                    let known_left =
+                        top.known_left - usize::from(self.ops[i].outcome != Outcome::Unknown);
+                    let placed = top.placed + 1;
+                    let frame = self.frame(done, model, placed, known_left);
+                    stack.push(frame);
+                }
+                None => {
+                    if top.placed >= self.best.0 && !top.failed.is_empty() {
+                        self.best = (top.placed, std::mem::take(&mut top.failed));
+                    }
+                    stack.pop();
+                }
+            }
         }
         Some(false)
     }
@@ -203,5 +255,24 @@ mod tests {
             ev(1, Op::Read("a".into()), Outcome::NotFound, 8, Some(9)),
         ];
         assert_eq!(check(&h, 10_000), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn long_histories_do_not_overflow_the_stack() {
+        // 3 clients, 4000 operations each, overlapping in time.
+        let mut h = Vec::new();
+        for k in 0..4000u64 {
+            for c in 0..3usize {
+                let name = format!("c{c}");
+                let op = if k % 2 == 0 {
+                    Op::Create(name)
+                } else {
+                    Op::Unlink(name)
+                };
+                let t = k * 10 + c as u64;
+                h.push(ev(c, op, Outcome::Ok, t, Some(t + 5)));
+            }
+        }
+        assert_eq!(check(&h, 1_000_000), Verdict::Linearizable);
     }
 }

@@ -12,7 +12,7 @@ pub use check::{check, Verdict};
 pub use model::{Model, Op, Outcome};
 
 /// One operation as a client saw it. Times are nanoseconds since the history began.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub client: usize,
     pub op: Op,

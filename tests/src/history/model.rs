@@ -1,9 +1,10 @@
 //! The model: one directory of files (with a content value) and sub-directories.
 //! Operations are named as the client library's metadata operations.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// Exclusive create of an empty file.
     Create(String),
@@ -18,7 +19,7 @@ pub enum Op {
     Read(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Outcome {
     Ok,
     Exists,
