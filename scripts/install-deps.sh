@@ -9,6 +9,7 @@ packages=(
   git rsync sqlite3 fio tar diffutils  # real programs the mount tests run
   chromium             # headless browser for the dashboard test (tests/tests/observability.rs)
   python3 python3-pip  # the Prometheus text parser the metrics test checks with
+  docker.io docker-compose debootstrap  # the compose cluster tests (tests/tests/docker_*.rs)
 )
 
 missing=()

@@ -10,4 +10,12 @@ scripts/install-deps.sh
 cargo build --workspace --bins
 # Cluster tests spawn many processes; two test binaries at a time keep a 2-core machine responsive.
 export FERROFS_BIN_DIR="$PWD/target/debug"
+# The compose tests need a docker engine and the image, built once here. In CI they must
+# run (FERROFS_DOCKER_TESTS=1 makes them fail rather than skip); elsewhere they skip.
+if scripts/docker-up.sh; then
+  export FERROFS_DOCKER_TESTS=1
+elif [[ "${CI:-}" == "true" ]]; then
+  echo "test: docker is needed in CI for tests/tests/docker_*.rs" >&2
+  exit 1
+fi
 cargo test --workspace --no-fail-fast -- --test-threads="${FERROFS_TEST_THREADS:-2}"

@@ -12,3 +12,5 @@ pub mod wait;
 
 pub use cluster::TestCluster;
 pub use wait::wait_until;
+pub mod docker;
+pub mod history;

@@ -21,6 +21,10 @@ struct Args {
     /// Log as JSON lines instead of text (the level comes from RUST_LOG, default info).
     #[arg(long)]
     log_json: bool,
+    /// Test only: acknowledge writes before they commit (a broken server for the
+    /// history checker's own test). Never use it otherwise.
+    #[arg(long, hide = true, env = "FERROFS_TEST_ACK_BEFORE_COMMIT")]
+    test_ack_before_commit: bool,
 }
 
 fn init_tracing(json: bool) {
@@ -68,6 +72,9 @@ fn one_line(message: &str) -> String {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_tracing(args.log_json);
+    if args.test_ack_before_commit {
+        ferrofs_meta::server::ack_early::enable();
+    }
     let config: MetaConfig = match load(&args.config) {
         Ok(c) => c,
         Err(e) => {

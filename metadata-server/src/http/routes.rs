@@ -1,6 +1,7 @@
 //! One `match` over the request path.
 
 use super::{sample, status, HttpApp};
+use crate::store::digest;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -34,6 +35,13 @@ pub(super) async fn route(app: &HttpApp, req: Request<Incoming>) -> Response<Ful
         },
         "/" | "/index.html" => reply(StatusCode::OK, "text/html; charset=utf-8", DASHBOARD),
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/api/digest" => match app.service.sm.read(digest::digest).await {
+            Ok(Ok(d)) => match serde_json::to_string(&d) {
+                Ok(body) => reply(StatusCode::OK, "application/json", body),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+            },
+            Ok(Err(e)) | Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

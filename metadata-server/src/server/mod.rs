@@ -2,6 +2,7 @@
 //! `MetaResponse`. Bad input is answered with an error (or the stream is dropped)
 //! and never affects other streams.
 
+pub mod ack_early;
 mod cluster;
 mod errors;
 pub mod liveness;

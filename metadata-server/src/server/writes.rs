@@ -63,6 +63,9 @@ impl MetaService {
                 ctx,
                 op,
             };
+            if super::ack_early::enabled() {
+                return self.ack_before_commit(cmd).await;
+            }
             self.propose(LogCommand::Meta(cmd))
                 .await
                 .unwrap_or_else(MetaResponse::Error)

@@ -4,6 +4,7 @@
 mod apply;
 pub mod codec;
 mod dedup;
+pub mod digest;
 mod log_store;
 pub mod sm_db;
 mod snapshot_dir;
