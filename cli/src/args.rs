@@ -256,6 +256,9 @@ pub struct DevUpArgs {
     /// Tests: how long an unreferenced chunk waits before the GC deletes it.
     #[arg(long, hide = true, value_parser = humantime::parse_duration)]
     pub gc_grace: Option<std::time::Duration>,
+    /// Tests: chunk size of a new cluster (64KiB..64MiB), e.g. to get many-chunk files.
+    #[arg(long, hide = true, value_parser = parse_size)]
+    pub chunk_size: Option<Size>,
 }
 
 #[derive(Debug, Args)]

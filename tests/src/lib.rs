@@ -3,6 +3,7 @@
 //! conditions with deadlines (never fixed sleeps); `mount` runs `ferrofs mount` processes.
 
 pub mod cluster;
+pub mod damage;
 pub mod data;
 pub mod files;
 pub mod leader;
