@@ -109,7 +109,7 @@ async fn acknowledged_files_survive_two_minutes_of_kill_9() -> anyhow::Result<()
     let stop = Arc::new(AtomicBool::new(false));
     let writing = tokio::spawn(writer(client.clone(), stop.clone()));
     let until = Instant::now() + LOOP;
-    let (mut cluster, kills) = tokio::task::spawn_blocking(move || {
+    let (cluster, kills) = tokio::task::spawn_blocking(move || {
         let kills = killer(&mut cluster, seed, until);
         (cluster, kills)
     })
