@@ -9,6 +9,7 @@ pub mod files;
 pub mod leader;
 pub mod mount;
 pub mod raw;
+pub mod tmpfs;
 pub mod wait;
 
 pub use cluster::TestCluster;

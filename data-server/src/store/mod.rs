@@ -47,6 +47,8 @@ pub struct ChunkStore {
     db: DB,
     dir: PathBuf,
     usage: Usage,
+    /// No capacity configured: the limit follows the size of the disk.
+    follow_disk: bool,
     quarantined: AtomicU64,
     locks: Vec<Mutex<()>>,
 }
@@ -70,6 +72,7 @@ impl ChunkStore {
     /// holding `dir`. Usage counters are recomputed from the `headers` family.
     pub fn open(dir: &Path, capacity: Option<u64>) -> Result<ChunkStore, StoreError> {
         let db = db::open(dir)?;
+        let follow_disk = capacity.is_none();
         let capacity = match capacity {
             Some(c) => c,
             None => disk_space(dir)?.total,
@@ -93,6 +96,7 @@ impl ChunkStore {
             db,
             dir: dir.to_path_buf(),
             usage: Usage::new(capacity, used, chunks),
+            follow_disk,
             quarantined: AtomicU64::new(quarantined),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
@@ -149,6 +153,7 @@ impl ChunkStore {
         if let Some(raw) = raw {
             return self.put_existing(id, header, bytes, &raw);
         }
+        self.follow_disk()?;
         self.usage.reserve(len)?;
         let written = self
             .check_disk(len)
@@ -201,6 +206,15 @@ impl ChunkStore {
         }
         self.usage.release(old_len.saturating_sub(header.len));
         Ok(PutOutcome::Repaired)
+    }
+
+    /// Without a configured capacity the limit is the size of the disk, which may have
+    /// grown or shrunk since the store opened (a resized volume).
+    fn follow_disk(&self) -> Result<(), StoreError> {
+        if self.follow_disk {
+            self.usage.set_capacity(disk_space(&self.dir)?.total);
+        }
+        Ok(())
     }
 
     /// Refuse a write that would leave less than the reserve free on the disk.

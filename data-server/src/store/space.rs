@@ -29,7 +29,7 @@ pub fn disk_space(path: &Path) -> Result<DiskSpace, StoreError> {
 /// overshoot the capacity together.
 #[derive(Debug)]
 pub struct Usage {
-    capacity: u64,
+    capacity: AtomicU64,
     used: AtomicU64,
     chunks: AtomicU64,
 }
@@ -37,14 +37,19 @@ pub struct Usage {
 impl Usage {
     pub fn new(capacity: u64, used: u64, chunks: u64) -> Usage {
         Usage {
-            capacity,
+            capacity: AtomicU64::new(capacity),
             used: AtomicU64::new(used),
             chunks: AtomicU64::new(chunks),
         }
     }
 
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.load(Ordering::Acquire)
+    }
+
+    /// A new limit (the disk under a store without a configured capacity was resized).
+    pub fn set_capacity(&self, capacity: u64) {
+        self.capacity.store(capacity, Ordering::Release);
     }
 
     pub fn used(&self) -> u64 {
@@ -60,7 +65,7 @@ impl Usage {
         let mut cur = self.used.load(Ordering::Acquire);
         loop {
             let next = match cur.checked_add(bytes) {
-                Some(n) if n <= self.capacity => n,
+                Some(n) if n <= self.capacity() => n,
                 _ => return Err(StoreError::NoSpace { needed: bytes }),
             };
             match self

@@ -95,7 +95,11 @@ fn refuse_garbage(tx: &mut Tx<'_>, chunk: ChunkId) -> OpResult<()> {
     let live = tx
         .read::<Location>(Table::Locations, &keys::location(chunk))?
         .is_some();
-    if !live && tx.read::<Garbage>(Table::Sys, &keys::garbage(chunk))?.is_some() {
+    if !live
+        && tx
+            .read::<Garbage>(Table::Sys, &keys::garbage(chunk))?
+            .is_some()
+    {
         return Err(FsError::ChunkCollected(chunk).into());
     }
     Ok(())

@@ -1,0 +1,123 @@
+//! Issue 5, acceptance 5: one data server on a small file system (a real tmpfs). When
+//! it fills, writes go to the other servers and all succeed; the full server stays up
+//! and serves what it holds; nothing acknowledged is lost; once its file system grows,
+//! it takes new chunks again.
+
+use ferrofs_client::Client;
+use ferrofs_proto::config::{load, DataConfig};
+use ferrofs_proto::ids::NodeId;
+use ferrofs_tests::damage::node_id;
+use ferrofs_tests::data::{content, hash};
+use ferrofs_tests::files::{get_bytes, mkdir_p, put_bytes};
+use ferrofs_tests::tmpfs::Tmpfs;
+use ferrofs_tests::{wait_until, TestCluster};
+use std::time::Duration;
+
+const MIB: u64 = 1024 * 1024;
+const FILE: usize = 2 * MIB as usize;
+/// The data server keeps this much of its disk free (data-server/src/store/space.rs).
+const RESERVE: u64 = 32 * MIB;
+
+/// (chunks, used) of node `id` as its heartbeats report them.
+async fn usage_of(client: &Client, id: NodeId) -> Option<(u64, u64)> {
+    let s = client.status().await.ok()?;
+    let d = s.data_servers.iter().find(|d| d.id == id)?;
+    Some((d.chunks, d.used))
+}
+
+async fn write(
+    client: &Client,
+    from: usize,
+    to: usize,
+) -> anyhow::Result<Vec<(String, blake3::Hash)>> {
+    let mut out = Vec::new();
+    for i in from..to {
+        let path = format!("/full/f{i}");
+        let bytes = content(i as u64 + 300, FILE);
+        put_bytes(client, &path, &bytes)
+            .await
+            .map_err(|e| anyhow::anyhow!("put {path} failed: {e:#}"))?;
+        out.push((path, hash(&bytes)));
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_data_server_is_written_around_and_takes_chunks_once_it_has_room(
+) -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start_with(3, 4, &["--chunk-size", "1MiB"])?;
+    let small = "data-4";
+    let id = node_id(&cluster, small)?;
+    let cfg: DataConfig = load(&cluster.dir().join(small).join("data.toml"))?;
+    cluster.kill9(small)?;
+    let fs = Tmpfs::mount_over(&cfg.data_dir, 72)?;
+    cluster.restart(small)?;
+    let client = cluster.client().await?;
+    wait_until(
+        "the small server to be up",
+        Duration::from_secs(30),
+        || async {
+            let s = client.status().await.ok()?;
+            let d = s.data_servers.iter().find(|d| d.id == id)?;
+            (d.state == ferrofs_client::ServerState::Up).then_some(())
+        },
+    )
+    .await?;
+    eprintln!(
+        "phase 1: {small} (node {}) runs on a 72 MiB tmpfs, {} MiB free",
+        id.0,
+        fs.available()? / MIB
+    );
+
+    mkdir_p(&client, "/full").await?;
+    let mut files = write(&client, 0, 80).await?;
+    let free = fs.available()?;
+    let (chunks, used) = wait_until("usage reported", Duration::from_secs(10), || {
+        usage_of(&client, id)
+    })
+    .await?;
+    eprintln!(
+        "phase 2: wrote {} MiB x 3; {small} holds {chunks} chunks ({} MiB), {} MiB free",
+        files.len() as u64 * FILE as u64 / MIB,
+        used / MIB,
+        free / MIB
+    );
+    assert!(
+        free < RESERVE + 2 * MIB,
+        "{small} never filled up ({} MiB free): the test proves nothing",
+        free / MIB
+    );
+    assert!(
+        cluster
+            .pid(small)
+            .is_some_and(ferrofs_tests::cluster::alive),
+        "{small} died when its disk filled:\n{}",
+        cluster.log_tail(small)
+    );
+    for (path, want) in &files {
+        assert_eq!(hash(&get_bytes(&client, path).await?), *want, "{path}");
+    }
+
+    fs.resize(400)?;
+    eprintln!("phase 3: grew the tmpfs to 400 MiB");
+    files.extend(write(&client, 80, 120).await?);
+    let (after, _) = wait_until(
+        "the grown server to take new chunks",
+        Duration::from_secs(30),
+        || async {
+            let (c, u) = usage_of(&client, id).await?;
+            (c > chunks).then_some((c, u))
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", cluster.log_tail(small)))?;
+    eprintln!("phase 3: {small} took {} new chunks", after - chunks);
+    for (path, want) in &files {
+        assert_eq!(hash(&get_bytes(&client, path).await?), *want, "{path}");
+    }
+    drop(client);
+    // Stop the servers before the tmpfs goes away under them.
+    cluster.stop_all();
+    drop(fs);
+    Ok(())
+}
