@@ -1,13 +1,17 @@
 //! Space accounting: the capacity limit, live usage counters and the free space of
 //! the disk under the store.
 
+use crate::store::db::CHUNK_MEMTABLE_BYTES;
 use crate::store::error::StoreError;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keep this much of the disk free: RocksDB stops accepting writes once a write
-/// fails for lack of space, so we refuse chunks a little before that.
-pub const DISK_RESERVE_BYTES: u64 = 32 * 1024 * 1024;
+/// fails for lack of space, so we refuse chunks a little before that. A memtable
+/// flush writes a full chunk memtable while the write-ahead log holding the same
+/// bytes still exists (and a restart replays and flushes that log before the store
+/// opens), so the reserve covers one memtable plus a margin.
+pub const DISK_RESERVE_BYTES: u64 = CHUNK_MEMTABLE_BYTES as u64 + 32 * 1024 * 1024;
 
 /// Size and free space of the file system holding `path`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
