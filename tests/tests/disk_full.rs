@@ -167,3 +167,88 @@ async fn a_full_data_server_is_written_around_and_takes_chunks_once_it_has_room(
     drop(fs);
     Ok(())
 }
+
+/// Fill every data server: a put then fails with ENOSPC and says so; nothing
+/// acknowledged is lost; deleting files (and the GC) makes room for puts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_cluster_refuses_puts_with_enospc_and_recovers_after_deletes() -> anyhow::Result<()>
+{
+    const TINY_MIB: u64 = 130;
+    let mut cluster = TestCluster::start_with(3, 3, &["--chunk-size", "1MiB", "--gc-grace", "1s"])?;
+    let mut mounts = Vec::new();
+    for name in cluster.names("data") {
+        let cfg: DataConfig = load(&cluster.dir().join(&name).join("data.toml"))?;
+        cluster.kill9(&name)?;
+        mounts.push(Tmpfs::mount_over(&cfg.data_dir, TINY_MIB)?);
+        cluster.restart(&name)?;
+    }
+    let client = cluster.client().await?;
+    mkdir_p(&client, "/full").await?;
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..200usize {
+        let path = format!("/full/g{i}");
+        let bytes = content(i as u64 + 7000, FILE);
+        match put_bytes(&client, &path, &bytes).await {
+            Ok(_) => acked.push((path, hash(&bytes))),
+            Err(e) => {
+                refused = Some(format!("{e:#}"));
+                break;
+            }
+        }
+    }
+    let refused = refused.ok_or_else(|| anyhow::anyhow!("200 puts fit on {TINY_MIB} MiB disks"))?;
+    eprintln!(
+        "phase 1: {} files acknowledged, then the library put failed: {refused}",
+        acked.len()
+    );
+    assert!(!acked.is_empty(), "nothing fit at all");
+    assert!(
+        refused.contains("no space"),
+        "not a no-space error: {refused}"
+    );
+    let local = cluster.dir().join("one-more");
+    std::fs::write(&local, content(1, FILE))?;
+    let local_s = local.to_string_lossy().to_string();
+    let out = cluster.ferrofs(&["put", &local_s, "/full/cli"])?;
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "a put into a full cluster succeeded");
+    assert!(
+        err.contains("/full/cli") && err.contains("no space"),
+        "unclear error: {err}"
+    );
+    eprintln!("phase 1: ferrofs put says: {}", err.trim());
+    for (path, want) in &acked {
+        assert_eq!(hash(&get_bytes(&client, path).await?), *want, "{path}");
+    }
+
+    // Make room: delete half the files and let the GC collect them.
+    let (dir, _) = client.resolve_parent("/full/g0").await?;
+    let half = acked.len() / 2;
+    for (path, _) in acked.drain(..half) {
+        let name = path.rsplit('/').next().unwrap_or_default().to_string();
+        client.unlink(dir.ino, name.as_bytes()).await?;
+    }
+    let bytes = content(2, FILE);
+    let put_again = wait_until("a put to fit again", Duration::from_secs(60), || async {
+        put_bytes(&client, "/full/after", &bytes).await.ok()
+    })
+    .await;
+    let free: Vec<u64> = mounts
+        .iter()
+        .map(|m| m.available().unwrap_or(0) / MIB)
+        .collect();
+    put_again.map_err(|e| anyhow::anyhow!("{e}; MiB free per server: {free:?}"))?;
+    eprintln!("phase 2: after deleting {half} files a put fits again; MiB free: {free:?}");
+    assert_eq!(
+        hash(&get_bytes(&client, "/full/after").await?),
+        hash(&bytes)
+    );
+    for (path, want) in &acked {
+        assert_eq!(hash(&get_bytes(&client, path).await?), *want, "{path}");
+    }
+    drop(client);
+    cluster.stop_all();
+    drop(mounts);
+    Ok(())
+}

@@ -4,6 +4,7 @@ mod db;
 pub mod error;
 pub mod header;
 mod quarantine;
+mod reclaim;
 pub mod space;
 mod test_hook;
 
@@ -51,6 +52,9 @@ pub struct ChunkStore {
     follow_disk: bool,
     quarantined: AtomicU64,
     locks: Vec<Mutex<()>>,
+    /// Chunks deleted since the last `reclaim_deleted`, and when that ran.
+    deleted_since_reclaim: AtomicU64,
+    last_reclaim: Mutex<Option<std::time::Instant>>,
 }
 
 /// Bytes a header accounts for; an unreadable header counts nothing (and its
@@ -99,6 +103,8 @@ impl ChunkStore {
             follow_disk,
             quarantined: AtomicU64::new(quarantined),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            deleted_since_reclaim: AtomicU64::new(0),
+            last_reclaim: Mutex::new(None),
         })
     }
 
@@ -218,12 +224,16 @@ impl ChunkStore {
     }
 
     /// Refuse a write that would leave less than the reserve free on the disk.
+    /// Deleted chunks' space is reclaimed first if that can help.
     fn check_disk(&self, len: u64) -> Result<(), StoreError> {
-        let free = disk_space(&self.dir)?.available;
-        if free < len.saturating_add(DISK_RESERVE_BYTES) {
-            return Err(StoreError::NoSpace { needed: len });
+        let needed = len.saturating_add(DISK_RESERVE_BYTES);
+        if disk_space(&self.dir)?.available >= needed {
+            return Ok(());
         }
-        Ok(())
+        if self.reclaim_deleted()? && disk_space(&self.dir)?.available >= needed {
+            return Ok(());
+        }
+        Err(StoreError::NoSpace { needed: len })
     }
 
     fn write_record(
@@ -311,6 +321,7 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
         self.write(batch, 0)?;
+        self.deleted_since_reclaim.fetch_add(1, Ordering::AcqRel);
         if in_quarantine {
             let _ = self
                 .quarantined
