@@ -71,6 +71,9 @@ pub enum Command {
     Mount(MountArgs),
     /// Unmount a ferrofs mount, also one whose mount process was killed.
     Umount(UmountArgs),
+    /// Verify every stored chunk now (`start`) or show what the scrubbers found (`status`).
+    #[command(subcommand)]
+    Scrub(ScrubCommand),
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +256,9 @@ pub struct DevUpArgs {
     /// Tests: how long an unreferenced chunk waits before the GC deletes it.
     #[arg(long, hide = true, value_parser = humantime::parse_duration)]
     pub gc_grace: Option<std::time::Duration>,
+    /// Tests: chunk size of a new cluster (64KiB..64MiB), e.g. to get many-chunk files.
+    #[arg(long, hide = true, value_parser = parse_size)]
+    pub chunk_size: Option<Size>,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +348,38 @@ pub struct UmountArgs {
     /// Mount point to detach (also one whose mount process was killed).
     #[arg(value_name = "MNT")]
     pub mountpoint: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScrubCommand {
+    /// Start a full scrub pass now on every up data server (or one); a pass in progress
+    /// starts again from the first chunk.
+    Start(ScrubStartArgs),
+    /// Per data server: the pass in progress and the last finished one, with what it found.
+    Status(ScrubStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubStartArgs {
+    /// Only this data server (its node id, as in `ferrofs status`).
+    #[arg(long, value_name = "ID")]
+    pub node: Option<u64>,
+    /// Wait until the started passes finish, then print their results.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubStatusArgs {
+    /// Only this data server (its node id, as in `ferrofs status`).
+    #[arg(long, value_name = "ID")]
+    pub node: Option<u64>,
+    /// Print a JSON array, one object per data server.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]

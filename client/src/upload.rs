@@ -11,6 +11,7 @@ use ferrofs_proto::attr::{ChunkLocation, ChunkRef, FileAttr, Timestamp};
 use ferrofs_proto::meta_msg::{MetaOp, MetaResponse};
 use ferrofs_proto::{ChunkId, FsError, InodeId, NodeId};
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Chunks hashed on the runtime thread up to this size; larger ones on a blocking thread.
@@ -209,6 +210,7 @@ impl Client {
             return Err(ClientError::fs_err(OP, FsError::Invalid(msg)));
         }
         let parallel = self.inner.config.parallel_chunks.max(1);
+        let data: HashMap<u64, Bytes> = writes.iter().cloned().collect();
         let locations: Vec<ChunkLocation> = futures::stream::iter(writes)
             .map(|(index, data)| async move {
                 let (chunk, servers) = self.upload_chunk(OP, data).await?;
@@ -236,9 +238,40 @@ impl Client {
             } else {
                 batch_end(&batch, cs)
             };
-            attr = Some(self.commit_chunks(ino, batch, min).await?);
+            attr = Some(self.commit_or_rewrite(ino, batch, min, &data).await?);
         }
         attr.ok_or_else(|| ClientError::protocol(OP, "no commit made"))
+    }
+
+    /// Commit `batch`; if the leader refuses a chunk id the garbage collector is
+    /// deleting (`ChunkCollected`), upload the batch's bytes again under new ids and
+    /// commit those.
+    async fn commit_or_rewrite(
+        &self,
+        ino: InodeId,
+        mut batch: Vec<ChunkLocation>,
+        min_size: u64,
+        data: &HashMap<u64, Bytes>,
+    ) -> Result<FileAttr, ClientError> {
+        const OP: &str = "write";
+        let mut rewrites = 0;
+        loop {
+            match self.commit_chunks(ino, batch.clone(), min_size).await {
+                Err(e) if rewrites < MAX_REWRITES && collected(&e) => {
+                    rewrites += 1;
+                    tracing::warn!(%ino, error = %e, "commit refused; uploading the chunks again");
+                    for loc in batch.iter_mut() {
+                        let bytes = data.get(&loc.index).cloned().ok_or_else(|| {
+                            ClientError::protocol(OP, "rewritten chunk has no bytes")
+                        })?;
+                        let (chunk, servers) = self.upload_chunk(OP, bytes).await?;
+                        loc.chunk = chunk;
+                        loc.servers = servers;
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Record chunks of a file and grow it to at least `min_size`.
@@ -260,6 +293,13 @@ impl Client {
             other => unexpected(OP, other),
         }
     }
+}
+
+/// How often one write uploads a batch again after `ChunkCollected`.
+const MAX_REWRITES: u32 = 3;
+
+fn collected(e: &ClientError) -> bool {
+    matches!(e.fs(), Some(FsError::ChunkCollected(_)))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod integrity;
 pub mod meta_link;
 pub mod metrics;
 pub mod scrub;
+pub mod scrub_control;
 mod server;
 mod service;
 pub mod store;

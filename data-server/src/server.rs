@@ -6,6 +6,7 @@ use crate::integrity::{self, CorruptionSink};
 use crate::meta_link::MetaLink;
 use crate::metrics::DataMetrics;
 use crate::scrub::{self, ScrubConfig, ScrubStats};
+use crate::scrub_control::ScrubControl;
 use crate::service::Service;
 use crate::store::ChunkStore;
 use anyhow::Context;
@@ -89,12 +90,11 @@ impl DataServer {
             sink.report_again(id);
         }
         let metrics = Arc::new(DataMetrics::new());
-        let service = Arc::new(Service::new(
-            store.clone(),
-            sink.clone(),
-            connector,
-            metrics.clone(),
-        ));
+        let scrub_control = Arc::new(ScrubControl::new(config.scrub_rate.as_u64()));
+        let service = Arc::new(
+            Service::new(store.clone(), sink.clone(), connector, metrics.clone())
+                .with_scrub(scrub_control.clone()),
+        );
         let scrub_stats = Arc::new(ScrubStats::default());
         let heartbeat_stats = Arc::new(HeartbeatStats::default());
         let identity = Identity {
@@ -129,6 +129,7 @@ impl DataServer {
             sink,
             scrub_cfg,
             scrub_stats.clone(),
+            scrub_control,
         )));
         let http_addr = match config.metrics_addr {
             Some(at) => {

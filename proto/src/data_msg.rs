@@ -29,6 +29,11 @@ pub enum DataRequest {
     },
     /// -> `Stat`.
     Stat,
+    /// Start a full scrub pass now (restarting one in progress from the first chunk)
+    /// -> `ScrubStarted`.
+    ScrubStart,
+    /// -> `Scrub`.
+    ScrubStatus,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,4 +51,44 @@ pub enum DataResponse {
         chunks: u64,
     },
     Error(FsError),
+    /// The pass started by `ScrubStart` began at this time (ms since the Unix epoch).
+    ScrubStarted {
+        started_unix_ms: u64,
+    },
+    Scrub(ScrubReport),
 }
+
+/// What the scrubber of one data server is doing and what it last found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubReport {
+    /// Background re-hash rate in bytes per second (0: passes run only on request,
+    /// unthrottled).
+    pub rate: u64,
+    /// Complete passes since the server started.
+    pub passes: u64,
+    /// The pass in progress.
+    pub current: Option<ScrubPass>,
+    /// The last complete pass.
+    pub last: Option<ScrubPass>,
+}
+
+/// One scrub pass over every stored chunk.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubPass {
+    /// Started by `ScrubStart` rather than by the background schedule.
+    pub requested: bool,
+    pub started_unix_ms: u64,
+    pub finished_unix_ms: Option<u64>,
+    /// Chunks stored when the pass began.
+    pub chunks_total: u64,
+    /// Chunks verified (intact) so far.
+    pub chunks_checked: u64,
+    pub bytes_checked: u64,
+    /// Chunks found damaged, quarantined and reported to the metadata leader.
+    pub corrupt: u64,
+    /// The first damaged chunk ids (at most `SCRUB_CORRUPT_IDS`).
+    pub corrupt_ids: Vec<ChunkId>,
+}
+
+/// How many damaged chunk ids one `ScrubPass` lists.
+pub const SCRUB_CORRUPT_IDS: usize = 64;

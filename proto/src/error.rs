@@ -1,6 +1,7 @@
 //! Errors: `FsError` travels on the wire and maps to errno at the FUSE edge;
 //! `WireError` is a local failure to talk to a peer.
 
+use crate::ids::ChunkId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -55,6 +56,11 @@ pub enum FsError {
     /// The server does not know this request kind (newer client?).
     #[error("unsupported request")]
     Unsupported,
+    /// CommitChunks named a chunk no file references any more: it is on the garbage
+    /// list and its copies may be deleted at any moment. Upload the bytes again under
+    /// a new chunk id.
+    #[error("chunk {0} was dropped and is being garbage collected; write it again")]
+    ChunkCollected(ChunkId),
 }
 
 /// A failure to exchange a message with a peer.

@@ -3,11 +3,13 @@
 //! conditions with deadlines (never fixed sleeps); `mount` runs `ferrofs mount` processes.
 
 pub mod cluster;
+pub mod damage;
 pub mod data;
 pub mod files;
 pub mod leader;
 pub mod mount;
 pub mod raw;
+pub mod tmpfs;
 pub mod wait;
 
 pub use cluster::TestCluster;

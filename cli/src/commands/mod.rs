@@ -5,6 +5,7 @@ pub mod files;
 pub mod fsck;
 pub mod mount;
 pub mod put_get;
+pub mod scrub;
 pub mod status;
 
 use anyhow::anyhow;

@@ -65,6 +65,7 @@ async fn up(args: DevUpArgs) -> Result<()> {
     let tuning = tuning::Tuning {
         down_after: args.down_after,
         gc_grace: args.gc_grace,
+        chunk_size: args.chunk_size.map(|s| s.0),
     };
     for m in &layout.meta {
         tuning::rewrite(&m.config_path(), tuning)?;

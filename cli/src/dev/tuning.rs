@@ -11,11 +11,13 @@ use std::time::Duration;
 pub struct Tuning {
     pub down_after: Option<Duration>,
     pub gc_grace: Option<Duration>,
+    /// Chunk size of a new cluster (the metadata keeps the first one it starts with).
+    pub chunk_size: Option<u64>,
 }
 
 impl Tuning {
     pub fn is_empty(&self) -> bool {
-        self.down_after.is_none() && self.gc_grace.is_none()
+        self.down_after.is_none() && self.gc_grace.is_none() && self.chunk_size.is_none()
     }
 
     /// Apply to one settings block; suspect_after never exceeds down_after.
@@ -27,6 +29,9 @@ impl Tuning {
         }
         if let Some(g) = self.gc_grace {
             c.gc_grace = g;
+        }
+        if let Some(cs) = self.chunk_size {
+            c.chunk_size = bytesize::ByteSize::b(cs);
         }
     }
 }
@@ -61,6 +66,7 @@ mod tests {
         let t = Tuning {
             down_after: Some(Duration::from_secs(2)),
             gc_grace: Some(Duration::from_secs(1)),
+            chunk_size: None,
         };
         let mut cfg: MetaConfig = toml::from_str(
             "node_id = 1\nlisten = \"127.0.0.1:1\"\ndata_dir = \"d\"\n\

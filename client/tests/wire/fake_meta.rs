@@ -34,6 +34,10 @@ pub struct MetaState {
     pub requests: u64,
     /// Accept requests but never answer (a frozen or partitioned leader).
     pub blackhole: bool,
+    /// Refuse this many CommitChunks with ChunkCollected (as if the GC were deleting
+    /// their first chunk), recording the refused chunk ids.
+    pub refuse_commits: u32,
+    pub refused: Vec<ferrofs_proto::ChunkId>,
 }
 
 fn attr(ino: u64, kind: FileKind, mode: u32) -> FileAttr {
@@ -74,6 +78,8 @@ impl MetaState {
             drop_replies: 0,
             map,
             requests: 0,
+            refuse_commits: 0,
+            refused: Vec::new(),
             blackhole: false,
         }
     }
@@ -222,6 +228,12 @@ impl MetaState {
                 min_size,
                 mtime,
             } => {
+                if self.refuse_commits > 0 {
+                    self.refuse_commits -= 1;
+                    self.refused.extend(chunks.iter().map(|c| c.chunk.id));
+                    let first = chunks.first().map(|c| c.chunk.id).unwrap_or_default();
+                    return Err(FsError::ChunkCollected(first));
+                }
                 let n = self.inodes.get_mut(&ino).ok_or(FsError::NotFound)?;
                 if n.attr.kind != FileKind::File {
                     return Err(FsError::IsDir);

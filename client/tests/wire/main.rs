@@ -477,3 +477,29 @@ async fn a_killed_leader_is_abandoned_for_the_new_one() {
         .expect("mkdir across the failover");
     assert_eq!(c.leader_addr(), Some(b.addr.clone()));
 }
+
+#[tokio::test]
+async fn a_commit_refused_as_collected_is_uploaded_again_under_new_ids() {
+    let cl = cluster(3, 3);
+    let c = cl.client().await;
+    let ino = new_file(&c, b"f").await;
+    let (a, b) = (pattern(CS as usize, 5), pattern(CS as usize / 2, 6));
+    cl.meta.state.lock().refuse_commits = 1;
+    let attr = c
+        .write_chunks(
+            ino,
+            vec![(0, Bytes::from(a.clone())), (1, Bytes::from(b.clone()))],
+            CS + CS / 2,
+        )
+        .await
+        .expect("the write succeeds after one rewrite");
+    assert_eq!(attr.size, CS + CS / 2);
+    let committed: Vec<_> = chunks_of(&cl, ino).iter().map(|l| l.chunk.id).collect();
+    let refused = cl.meta.state.lock().refused.clone();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        committed.iter().all(|id| !refused.contains(id)),
+        "a refused chunk id was committed: {committed:?} vs {refused:?}"
+    );
+    assert_eq!(read_all(&c, ino).await, [a, b].concat());
+}

@@ -6,6 +6,7 @@ mod put;
 
 use crate::integrity::CorruptionSink;
 use crate::metrics::DataMetrics;
+use crate::scrub_control::ScrubControl;
 use crate::store::error::StoreError;
 use crate::store::ChunkStore;
 use bytes::Bytes;
@@ -32,6 +33,7 @@ pub struct Service {
     connector: Connector,
     inflight: Semaphore,
     metrics: Arc<DataMetrics>,
+    scrub: Arc<ScrubControl>,
 }
 
 /// A handler's successful outcome.
@@ -71,7 +73,14 @@ impl Service {
             connector,
             inflight: Semaphore::new(MAX_INFLIGHT_BYTES),
             metrics,
+            scrub: Arc::new(ScrubControl::new(0)),
         }
+    }
+
+    /// Answer `ScrubStart` / `ScrubStatus` with this scrubber.
+    pub fn with_scrub(mut self, scrub: Arc<ScrubControl>) -> Service {
+        self.scrub = scrub;
+        self
     }
 
     /// Serve one stream. Never panics on input; failures end as an error reply or a
@@ -168,6 +177,12 @@ impl Service {
                     chunks: st.chunks,
                 }))
             }
+            DataRequest::ScrubStart => {
+                let started_unix_ms = self.scrub.request();
+                tracing::info!("scrub pass requested");
+                Ok(Reply::Msg(DataResponse::ScrubStarted { started_unix_ms }))
+            }
+            DataRequest::ScrubStatus => Ok(Reply::Msg(DataResponse::Scrub(self.scrub.report()))),
         }
     }
 
@@ -188,6 +203,8 @@ fn kind(req: &DataRequest) -> &'static str {
         DataRequest::DeleteChunk { .. } => "delete",
         DataRequest::CopyChunkFrom { .. } => "copy",
         DataRequest::Stat => "stat",
+        DataRequest::ScrubStart => "scrub_start",
+        DataRequest::ScrubStatus => "scrub_status",
     }
 }
 

@@ -23,7 +23,7 @@ pub const CF_QUARANTINE: &str = "quarantine";
 /// Chunks at least this large live in blob files.
 const MIN_BLOB_BYTES: u64 = 64 * 1024;
 const BLOB_FILE_BYTES: u64 = 256 * 1024 * 1024;
-const CHUNK_MEMTABLE_BYTES: usize = 64 * 1024 * 1024;
+pub const CHUNK_MEMTABLE_BYTES: usize = 64 * 1024 * 1024;
 /// The tiny `headers` family would otherwise keep every WAL file alive until its
 /// memtable fills (millions of chunks); past this much WAL RocksDB flushes it.
 const MAX_TOTAL_WAL_BYTES: u64 = 256 * 1024 * 1024;

@@ -4,6 +4,7 @@ mod db;
 pub mod error;
 pub mod header;
 mod quarantine;
+mod reclaim;
 pub mod space;
 mod test_hook;
 
@@ -47,8 +48,13 @@ pub struct ChunkStore {
     db: DB,
     dir: PathBuf,
     usage: Usage,
+    /// No capacity configured: the limit follows the size of the disk.
+    follow_disk: bool,
     quarantined: AtomicU64,
     locks: Vec<Mutex<()>>,
+    /// Chunks deleted since the last `reclaim_deleted`, and when that ran.
+    deleted_since_reclaim: AtomicU64,
+    last_reclaim: Mutex<Option<std::time::Instant>>,
 }
 
 /// Bytes a header accounts for; an unreadable header counts nothing (and its
@@ -70,6 +76,7 @@ impl ChunkStore {
     /// holding `dir`. Usage counters are recomputed from the `headers` family.
     pub fn open(dir: &Path, capacity: Option<u64>) -> Result<ChunkStore, StoreError> {
         let db = db::open(dir)?;
+        let follow_disk = capacity.is_none();
         let capacity = match capacity {
             Some(c) => c,
             None => disk_space(dir)?.total,
@@ -93,8 +100,11 @@ impl ChunkStore {
             db,
             dir: dir.to_path_buf(),
             usage: Usage::new(capacity, used, chunks),
+            follow_disk,
             quarantined: AtomicU64::new(quarantined),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            deleted_since_reclaim: AtomicU64::new(0),
+            last_reclaim: Mutex::new(None),
         })
     }
 
@@ -149,6 +159,7 @@ impl ChunkStore {
         if let Some(raw) = raw {
             return self.put_existing(id, header, bytes, &raw);
         }
+        self.follow_disk()?;
         self.usage.reserve(len)?;
         let written = self
             .check_disk(len)
@@ -203,13 +214,26 @@ impl ChunkStore {
         Ok(PutOutcome::Repaired)
     }
 
-    /// Refuse a write that would leave less than the reserve free on the disk.
-    fn check_disk(&self, len: u64) -> Result<(), StoreError> {
-        let free = disk_space(&self.dir)?.available;
-        if free < len.saturating_add(DISK_RESERVE_BYTES) {
-            return Err(StoreError::NoSpace { needed: len });
+    /// Without a configured capacity the limit is the size of the disk, which may have
+    /// grown or shrunk since the store opened (a resized volume).
+    fn follow_disk(&self) -> Result<(), StoreError> {
+        if self.follow_disk {
+            self.usage.set_capacity(disk_space(&self.dir)?.total);
         }
         Ok(())
+    }
+
+    /// Refuse a write that would leave less than the reserve free on the disk.
+    /// Deleted chunks' space is reclaimed first if that can help.
+    fn check_disk(&self, len: u64) -> Result<(), StoreError> {
+        let needed = len.saturating_add(DISK_RESERVE_BYTES);
+        if disk_space(&self.dir)?.available >= needed {
+            return Ok(());
+        }
+        if self.reclaim_deleted()? && disk_space(&self.dir)?.available >= needed {
+            return Ok(());
+        }
+        Err(StoreError::NoSpace { needed: len })
     }
 
     fn write_record(
@@ -297,6 +321,7 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
         self.write(batch, 0)?;
+        self.deleted_since_reclaim.fetch_add(1, Ordering::AcqRel);
         if in_quarantine {
             let _ = self
                 .quarantined

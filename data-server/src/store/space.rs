@@ -1,13 +1,17 @@
 //! Space accounting: the capacity limit, live usage counters and the free space of
 //! the disk under the store.
 
+use crate::store::db::CHUNK_MEMTABLE_BYTES;
 use crate::store::error::StoreError;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keep this much of the disk free: RocksDB stops accepting writes once a write
-/// fails for lack of space, so we refuse chunks a little before that.
-pub const DISK_RESERVE_BYTES: u64 = 32 * 1024 * 1024;
+/// fails for lack of space, so we refuse chunks a little before that. A memtable
+/// flush writes a full chunk memtable while the write-ahead log holding the same
+/// bytes still exists (and a restart replays and flushes that log before the store
+/// opens), so the reserve covers one memtable plus a margin.
+pub const DISK_RESERVE_BYTES: u64 = CHUNK_MEMTABLE_BYTES as u64 + 32 * 1024 * 1024;
 
 /// Size and free space of the file system holding `path`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +33,7 @@ pub fn disk_space(path: &Path) -> Result<DiskSpace, StoreError> {
 /// overshoot the capacity together.
 #[derive(Debug)]
 pub struct Usage {
-    capacity: u64,
+    capacity: AtomicU64,
     used: AtomicU64,
     chunks: AtomicU64,
 }
@@ -37,14 +41,19 @@ pub struct Usage {
 impl Usage {
     pub fn new(capacity: u64, used: u64, chunks: u64) -> Usage {
         Usage {
-            capacity,
+            capacity: AtomicU64::new(capacity),
             used: AtomicU64::new(used),
             chunks: AtomicU64::new(chunks),
         }
     }
 
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.load(Ordering::Acquire)
+    }
+
+    /// A new limit (the disk under a store without a configured capacity was resized).
+    pub fn set_capacity(&self, capacity: u64) {
+        self.capacity.store(capacity, Ordering::Release);
     }
 
     pub fn used(&self) -> u64 {
@@ -60,7 +69,7 @@ impl Usage {
         let mut cur = self.used.load(Ordering::Acquire);
         loop {
             let next = match cur.checked_add(bytes) {
-                Some(n) if n <= self.capacity => n,
+                Some(n) if n <= self.capacity() => n,
                 _ => return Err(StoreError::NoSpace { needed: bytes }),
             };
             match self

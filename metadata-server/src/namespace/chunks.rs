@@ -38,6 +38,7 @@ pub fn commit(
         if c.servers.is_empty() {
             return Err(FsError::Invalid(format!("chunk {} has no location", c.chunk.id)).into());
         }
+        refuse_garbage(tx, c.chunk.id)?;
     }
     for c in chunks {
         let key = keys::chunk(ino, c.index);
@@ -83,6 +84,23 @@ pub fn truncate(tx: &mut Tx<'_>, ino: InodeId, size: u64) -> Result<(), StoreErr
         if !full {
             break;
         }
+    }
+    Ok(())
+}
+
+/// A chunk on the garbage list must not come back: the GC may have deleted some of its
+/// copies already (it re-checks the list before each delete, but a delete in flight
+/// cannot be recalled). The writer uploads the bytes again under a new id instead.
+fn refuse_garbage(tx: &mut Tx<'_>, chunk: ChunkId) -> OpResult<()> {
+    let live = tx
+        .read::<Location>(Table::Locations, &keys::location(chunk))?
+        .is_some();
+    if !live
+        && tx
+            .read::<Garbage>(Table::Sys, &keys::garbage(chunk))?
+            .is_some()
+    {
+        return Err(FsError::ChunkCollected(chunk).into());
     }
     Ok(())
 }

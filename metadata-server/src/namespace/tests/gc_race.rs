@@ -108,3 +108,37 @@ fn overwrites_interleaved_with_gc_never_collect_a_referenced_chunk() {
     assert_eq!(planned, vec![20, 50]);
     fs.check();
 }
+
+#[test]
+fn a_late_commit_of_a_chunk_the_gc_is_deleting_is_refused() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "f");
+    fs.commit(f, 0, 1, &[1, 2, 3], 100);
+    // An overwrite drops chunk 1; the GC plans it and deletes the copy on server 1.
+    fs.commit(f, 0, 2, &[1, 2, 3], 100);
+    assert_eq!(collected(&plan(&snapshot(&fs)).0), vec![1]);
+    fs.mutate(|kv| crate::namespace::garbage_deleted(kv, ChunkId(1), NodeId(1)).map(drop));
+    // A late commit of chunk 1 (into any file) must not make it live again.
+    let g = fs.create(ROOT, "g");
+    let late = MetaOp::CommitChunks {
+        ino: g,
+        chunks: vec![chunk_at(0, 1, &[1, 2, 3])],
+        min_size: 100,
+        mtime: ferrofs_proto::attr::Timestamp(7),
+    };
+    assert_eq!(
+        fs.err(late.clone()),
+        ferrofs_proto::FsError::ChunkCollected(ChunkId(1))
+    );
+    assert!(fs.chunks(g).is_empty(), "the refused commit changed g");
+    assert!(crate::namespace::is_garbage(&fs.store, ChunkId(1)).expect("read"));
+    // Once fully collected the record is gone; the GC plans nothing more for it.
+    for s in 2..=3 {
+        fs.mutate(|kv| crate::namespace::garbage_deleted(kv, ChunkId(1), NodeId(s)).map(drop));
+    }
+    assert!(collected(&plan(&snapshot(&fs)).0).is_empty());
+    // Live chunks are still shared freely.
+    fs.commit(g, 0, 2, &[1, 2, 3], 100);
+    assert_eq!(fs.chunks(g), vec![(0, 2)]);
+    fs.check();
+}
