@@ -41,5 +41,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(config, a).await,
         Command::Mount(a) => commands::mount::mount(config, verbose, a).await,
         Command::Umount(a) => commands::mount::umount(a),
+        Command::Meta(a) => commands::meta::run(config, a).await,
     }
 }

@@ -11,6 +11,7 @@ pub mod scrub;
 mod server;
 mod service;
 pub mod store;
+pub mod test_hooks;
 mod token_bucket;
 
 pub use server::{run, DataServer, Tuning};

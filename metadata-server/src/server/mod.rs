@@ -5,6 +5,7 @@
 mod cluster;
 mod errors;
 pub mod liveness;
+mod membership;
 mod reads;
 mod writes;
 
@@ -47,6 +48,8 @@ pub struct MetaService {
     pub(crate) repair: Arc<crate::reconcile::RepairStats>,
     /// Set once the namespace is known to be initialised (root, layout).
     initialised: AtomicBool,
+    /// The voter change this leader is running, if any.
+    membership_jobs: membership::MembershipJobs,
 }
 
 impl MetaService {
@@ -67,6 +70,7 @@ impl MetaService {
             metrics: Arc::new(MetaMetrics::new()),
             repair: Arc::default(),
             initialised: AtomicBool::new(false),
+            membership_jobs: membership::MembershipJobs::default(),
         }
     }
 
@@ -125,6 +129,7 @@ impl MetaService {
             MetaRequest::StatFs => self.stat_fs().await,
             MetaRequest::ClusterMap => self.cluster_map().await,
             MetaRequest::ClusterStatus => self.cluster_status().await,
+            MetaRequest::Membership(change) => self.membership(change).await,
             read @ (MetaRequest::Lookup { .. }
             | MetaRequest::GetAttr { .. }
             | MetaRequest::ReadDir { .. }
