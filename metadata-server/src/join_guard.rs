@@ -14,7 +14,11 @@ use std::time::Duration;
 const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Does any other initial voter already serve an initialised cluster?
-pub(crate) async fn cluster_exists(connector: &Connector, peers: &[PeerConfig], me: NodeId) -> bool {
+pub(crate) async fn cluster_exists(
+    connector: &Connector,
+    peers: &[PeerConfig],
+    me: NodeId,
+) -> bool {
     let mut asks = tokio::task::JoinSet::new();
     for peer in peers.iter().filter(|p| p.id != me) {
         let (connector, addr) = (connector.clone(), peer.addr.clone());

@@ -184,7 +184,9 @@ impl Validate for MetaConfig {
         if self.node_id.0 == 0 {
             return Err(invalid("node_id", "must be greater than 0"));
         }
-        if !self.initial_voters.is_empty() && !self.initial_voters.iter().any(|p| p.id == self.node_id) {
+        if !self.initial_voters.is_empty()
+            && !self.initial_voters.iter().any(|p| p.id == self.node_id)
+        {
             return Err(invalid(
                 "initial_voters",
                 "must include this node's node_id",

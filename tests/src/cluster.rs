@@ -199,7 +199,10 @@ impl TestCluster {
         let name = format!("meta-{id}");
         let folder = self.dir.path().join(&name);
         if folder.exists() {
-            bail!("{} exists already; node ids are never reused", folder.display());
+            bail!(
+                "{} exists already; node ids are never reused",
+                folder.display()
+            );
         }
         std::fs::create_dir_all(&folder)?;
         let ca = self.dir.path().join("ca");
@@ -218,7 +221,9 @@ impl TestCluster {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let addr = format!("127.0.0.1:{port}");
         let template = std::fs::read_to_string(self.dir.path().join("meta-1").join("meta.toml"))
             .context("reading meta-1's config")?;

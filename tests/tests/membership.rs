@@ -115,7 +115,10 @@ async fn voters_grow_to_five_and_shrink_to_three_under_writes() -> anyhow::Resul
         let s = wait_for_voters(&probe, &want).await?;
         assert_ne!(s.leader, Some(NodeId(id)), "removed node {id} still leads");
         cluster.kill9(&meta_name(NodeId(id)))?;
-        eprintln!("removed {what} {id}; voters {want:?}, leader {:?}", s.leader);
+        eprintln!(
+            "removed {what} {id}; voters {want:?}, leader {:?}",
+            s.leader
+        );
         more_files(&written, 5).await?;
     }
     assert_eq!(voters.len(), 3);
@@ -149,7 +152,10 @@ async fn voters_grow_to_five_and_shrink_to_three_under_writes() -> anyhow::Resul
     )
     .await?;
     let out = cluster.ferrofs(&["meta", "remove", &alive.to_string()])?;
-    assert!(!out.status.success(), "a removal losing the quorum succeeded");
+    assert!(
+        !out.status.success(),
+        "a removal losing the quorum succeeded"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lose the quorum"), "unexpected refusal: {err}");
     let s = probe.status().await?;

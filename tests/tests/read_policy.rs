@@ -137,6 +137,8 @@ async fn read_policies_spread_or_steer_reads() -> Result<()> {
     cluster.kill9("data-3")?;
     cluster.restart_with("data-3", &["--test-read-delay-ms", "40"])?;
     let slow_addr = data_metrics_addrs(&cluster)?["data-3"];
+    let slow_cfg: DataConfig = load(&cluster.dir().join("data-3").join("data.toml"))?;
+    let slow_id = slow_cfg.node_id;
     wait_until("data-3 serving again", Duration::from_secs(30), || async {
         gets_served(slow_addr).ok()
     })
@@ -147,7 +149,7 @@ async fn read_policies_spread_or_steer_reads() -> Result<()> {
         let map = least.cluster_map(true).await.ok()?;
         map.data_servers
             .iter()
-            .any(|s| s.id.0 == 3 && s.state == ferrofs_client::ServerState::Up)
+            .any(|s| s.id == slow_id && s.state == ferrofs_client::ServerState::Up)
             .then_some(())
     })
     .await?;

@@ -135,7 +135,9 @@ pub(crate) fn plan(view: &View, change: &MembershipChange) -> Result<Plan, FsErr
                     .intersection(&view.reachable)
                     .next()
                     .copied()
-                    .ok_or_else(|| FsError::Invalid(format!("{what}: no other voter is reachable")))?;
+                    .ok_or_else(|| {
+                        FsError::Invalid(format!("{what}: no other voter is reachable"))
+                    })?;
                 return Ok(Plan::MoveLeaderFirst(to));
             }
             Ok(Plan::Run)
@@ -422,7 +424,9 @@ mod tests {
         assert_eq!(plan(&v, &add(4)), Ok(Plan::Run));
         v.changing = true;
         let err = plan(&v, &add(4)).expect_err("refused");
-        assert!(err.to_string().contains("a membership change is in progress"));
+        assert!(err
+            .to_string()
+            .contains("a membership change is in progress"));
     }
 
     #[test]
