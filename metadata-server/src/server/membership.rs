@@ -412,8 +412,12 @@ mod tests {
 
     #[test]
     fn removing_the_leader_moves_leadership_first() {
-        let v = view(&[1, 2, 3], &[1, 3]);
+        // Leadership goes to a reachable voter (2 is down).
+        let v = view(&[1, 2, 3, 4, 5], &[1, 3, 4, 5]);
         assert_eq!(plan(&v, &remove(1)), Ok(Plan::MoveLeaderFirst(3)));
+        // With 3 voters and one down, removing the leader would leave 1 of 2 reachable.
+        let v = view(&[1, 2, 3], &[1, 3]);
+        assert!(plan(&v, &remove(1)).is_err());
     }
 
     #[test]
