@@ -74,6 +74,9 @@ pub enum Command {
     /// Verify every stored chunk now (`start`) or show what the scrubbers found (`status`).
     #[command(subcommand)]
     Scrub(ScrubCommand),
+    /// Change the metadata voters: add, remove, move leadership.
+    #[command(subcommand)]
+    Meta(MetaCommand),
 }
 
 #[derive(Debug, Args)]
@@ -443,4 +446,27 @@ mod tests {
             Cli::try_parse_from(["ferrofs", "dev", "up", "--dir", "d", "--meta", "0"]).is_err()
         );
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetaCommand {
+    /// Add a metadata server as a voter: it joins as a learner, catches up, then votes.
+    ///
+    /// Start the new `ferrofs-meta` first, with an empty `initial_voters` (join mode).
+    Add {
+        /// The new node's id (unique, never reused).
+        id: u64,
+        /// Address the other voters reach it on (HOST:PORT).
+        addr: String,
+    },
+    /// Remove a voter (or learner); removing the leader moves leadership first.
+    Remove {
+        /// The node's id, as `ferrofs status` shows it.
+        id: u64,
+    },
+    /// Hand leadership to another voter.
+    TransferLeader {
+        /// The voter to lead.
+        id: u64,
+    },
 }

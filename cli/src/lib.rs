@@ -42,5 +42,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Mount(a) => commands::mount::mount(config, verbose, a).await,
         Command::Umount(a) => commands::mount::umount(a),
         Command::Scrub(a) => commands::scrub::run(config, a).await,
+        Command::Meta(a) => commands::meta::run(config, a).await,
     }
 }

@@ -12,6 +12,7 @@ pub mod scrub_control;
 mod server;
 mod service;
 pub mod store;
+pub mod test_hooks;
 mod token_bucket;
 
 pub use server::{run, DataServer, Tuning};

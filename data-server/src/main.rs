@@ -19,6 +19,9 @@ struct Args {
     /// Log as JSON lines instead of text (filter with RUST_LOG, default "info").
     #[arg(long, global = true)]
     log_json: bool,
+    /// Test only: delay every chunk read by this many milliseconds (makes a slow server).
+    #[arg(long, hide = true, value_name = "MS")]
+    test_read_delay_ms: Option<u64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -120,6 +123,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            if let Some(ms) = args.test_read_delay_ms {
+                tracing::warn!(ms, "test only: every chunk read is delayed");
+                ferrofs_data::test_hooks::set_read_delay(std::time::Duration::from_millis(ms));
+            }
             serve(cfg)
         }
     };

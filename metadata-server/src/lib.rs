@@ -5,6 +5,7 @@
 //! running node (its Raft, its state machine, its bound address).
 
 pub mod http;
+mod join_guard;
 pub mod metrics;
 pub mod namespace;
 pub mod network;

@@ -113,7 +113,7 @@ impl MetaNode {
         let raft = openraft::Raft::new(id, Arc::new(raft_config(&cfg)?), network, log, sm.clone())
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
-        bootstrap(&raft, &cfg).await?;
+        bootstrap(&raft, &cfg, &Connector::new(endpoint.clone())).await?;
 
         let election_max = cfg.raft.election_timeout_max;
         let timeouts = Timeouts {
@@ -212,13 +212,29 @@ async fn start_http(
 
 /// A node whose log is empty initialises the cluster with the configured voters.
 /// Every node may do so; all propose the same membership, and "already initialised"
-/// is not a failure.
-async fn bootstrap(raft: &MetaRaft, cfg: &MetaConfig) -> Result<(), MetaError> {
+/// is not a failure. A node in join mode (empty `initial_voters`) never initialises: it
+/// waits for a leader to add it. Nor does a node whose peers already run a cluster
+/// (see `join_guard`: a wiped node restarting under its old id).
+async fn bootstrap(
+    raft: &MetaRaft,
+    cfg: &MetaConfig,
+    connector: &Connector,
+) -> Result<(), MetaError> {
     if raft
         .is_initialized()
         .await
         .map_err(|e| MetaError::Raft(e.to_string()))?
     {
+        return Ok(());
+    }
+    if cfg.initial_voters.is_empty() {
+        tracing::info!(
+            node = cfg.node_id.0,
+            "join mode: waiting to be added with `ferrofs meta add`"
+        );
+        return Ok(());
+    }
+    if crate::join_guard::cluster_exists(connector, &cfg.initial_voters, cfg.node_id).await {
         return Ok(());
     }
     let voters: BTreeMap<u64, BasicNode> = cfg

@@ -157,6 +157,9 @@ pub struct MetaConfig {
     pub data_dir: PathBuf,
     /// The voters that form the cluster on first start (this node included).
     /// A node whose log is empty initialises the cluster with them.
+    /// Empty = join mode: the node never initialises a cluster; it waits until a leader
+    /// adds it (`ferrofs meta add ID ADDR`). Use it for every node added later, and for a
+    /// node whose data folder was wiped (re-add it under a new id).
     pub initial_voters: Vec<PeerConfig>,
     pub tls: TlsPaths,
     #[serde(default)]
@@ -181,10 +184,9 @@ impl Validate for MetaConfig {
         if self.node_id.0 == 0 {
             return Err(invalid("node_id", "must be greater than 0"));
         }
-        if self.initial_voters.is_empty() {
-            return Err(invalid("initial_voters", "must list at least this node"));
-        }
-        if !self.initial_voters.iter().any(|p| p.id == self.node_id) {
+        if !self.initial_voters.is_empty()
+            && !self.initial_voters.iter().any(|p| p.id == self.node_id)
+        {
             return Err(invalid(
                 "initial_voters",
                 "must include this node's node_id",

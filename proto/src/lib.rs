@@ -10,6 +10,7 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod limits;
+pub mod membership;
 pub mod meta_msg;
 pub mod ring;
 pub mod tls;

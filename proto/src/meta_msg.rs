@@ -44,6 +44,8 @@ pub enum MetaRequest {
     /// A Raft RPC between metadata voters, encoded by the metadata server (opaque here)
     /// -> `Raft`.
     Raft(Vec<u8>),
+    /// Change the metadata voters (served by the leader, one change at a time) -> `Done`.
+    Membership(crate::membership::MembershipChange),
 }
 
 /// Flags of `Rename`, as renameat2(2) has them.

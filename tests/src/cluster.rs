@@ -159,6 +159,11 @@ impl TestCluster {
 
     /// Start a killed process again on its own folder and config.
     pub fn restart(&mut self, name: &str) -> Result<()> {
+        self.restart_with(name, &[])
+    }
+
+    /// As `restart`, with extra arguments for the binary (e.g. hidden test flags).
+    pub fn restart_with(&mut self, name: &str, extra: &[&str]) -> Result<()> {
         if self.pids.contains_key(name) {
             bail!("{name} is still running");
         }
@@ -175,6 +180,7 @@ impl TestCluster {
         let child = Command::new(bin(binary))
             .arg("--config")
             .arg(&config)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -183,6 +189,58 @@ impl TestCluster {
         self.pids.insert(name.to_string(), child.id() as i32);
         self.children.insert(name.to_string(), child);
         Ok(())
+    }
+
+    /// Start one more `ferrofs-meta` in join mode (empty `initial_voters`, so it never
+    /// initialises a cluster) as process `meta-ID`: its own folder, a free port, a
+    /// certificate from the cluster CA and meta-1's Raft and cluster settings. It serves
+    /// nothing until added with `ferrofs meta add ID ADDR`. Returns ADDR.
+    pub fn start_joining_meta(&mut self, id: u64) -> Result<String> {
+        let name = format!("meta-{id}");
+        let folder = self.dir.path().join(&name);
+        if folder.exists() {
+            bail!(
+                "{} exists already; node ids are never reused",
+                folder.display()
+            );
+        }
+        std::fs::create_dir_all(&folder)?;
+        let ca = self.dir.path().join("ca");
+        let out = Command::new(bin("ferrofs"))
+            .args(["cert", "issue", "--name", &name])
+            .arg("--ca")
+            .arg(&ca)
+            .arg("--out")
+            .arg(folder.join("tls"))
+            .stdin(Stdio::null())
+            .output()
+            .context("running ferrofs cert issue")?;
+        if !out.status.success() {
+            bail!(
+                "ferrofs cert issue failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let template = std::fs::read_to_string(self.dir.path().join("meta-1").join("meta.toml"))
+            .context("reading meta-1's config")?;
+        let mut cfg: toml::Table = toml::from_str(&template)?;
+        cfg.insert("node_id".into(), toml::Value::Integer(i64::try_from(id)?));
+        cfg.insert("listen".into(), toml::Value::String(addr.clone()));
+        cfg.insert("initial_voters".into(), toml::Value::Array(Vec::new()));
+        cfg.remove("metrics_addr");
+        cfg.remove("advertise_addr");
+        let mut tls = toml::Table::new();
+        tls.insert("ca_cert".into(), "tls/ca.pem".into());
+        tls.insert("cert".into(), format!("tls/{name}.pem").into());
+        tls.insert("key".into(), format!("tls/{name}.key").into());
+        cfg.insert("tls".into(), toml::Value::Table(tls));
+        std::fs::write(folder.join("meta.toml"), toml::to_string(&cfg)?)?;
+        self.restart(&name)?;
+        Ok(addr)
     }
 
     /// Run the CLI against this cluster.

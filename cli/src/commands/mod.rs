@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod fsck;
+pub mod meta;
 pub mod mount;
 pub mod put_get;
 pub mod scrub;

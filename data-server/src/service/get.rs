@@ -9,6 +9,7 @@ pub(super) async fn handle(
     offset: u64,
     len: u64,
 ) -> Result<Reply, FsError> {
+    crate::test_hooks::delay_read().await;
     let store = svc.store.clone();
     match blocking(move || store.get(id, offset, len)).await {
         Ok(bytes) => Ok(Reply::Chunk(bytes)),

@@ -69,11 +69,14 @@ impl MetaService {
             let m = metrics.borrow_watched().clone();
             let membership = m.membership_config.membership();
             let voter_ids: Vec<u64> = membership.voter_ids().collect();
+            let reachable = self.reachable(&m);
             let voters = membership
                 .nodes()
                 .map(|(id, node)| {
                     let role = if m.current_leader == Some(*id) {
                         "leader"
+                    } else if m.heartbeat.is_some() && !reachable.contains(id) {
+                        "unreachable"
                     } else if voter_ids.contains(id) {
                         "follower"
                     } else {

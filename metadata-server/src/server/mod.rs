@@ -6,6 +6,7 @@ pub mod ack_early;
 mod cluster;
 mod errors;
 pub mod liveness;
+mod membership;
 mod reads;
 mod writes;
 
@@ -48,6 +49,8 @@ pub struct MetaService {
     pub(crate) repair: Arc<crate::reconcile::RepairStats>,
     /// Set once the namespace is known to be initialised (root, layout).
     initialised: AtomicBool,
+    /// The voter change this leader is running, if any.
+    membership_jobs: membership::MembershipJobs,
 }
 
 impl MetaService {
@@ -68,6 +71,7 @@ impl MetaService {
             metrics: Arc::new(MetaMetrics::new()),
             repair: Arc::default(),
             initialised: AtomicBool::new(false),
+            membership_jobs: membership::MembershipJobs::default(),
         }
     }
 
@@ -126,6 +130,7 @@ impl MetaService {
             MetaRequest::StatFs => self.stat_fs().await,
             MetaRequest::ClusterMap => self.cluster_map().await,
             MetaRequest::ClusterStatus => self.cluster_status().await,
+            MetaRequest::Membership(change) => self.membership(change).await,
             read @ (MetaRequest::Lookup { .. }
             | MetaRequest::GetAttr { .. }
             | MetaRequest::ReadDir { .. }
