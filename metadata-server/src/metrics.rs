@@ -341,6 +341,10 @@ fn op_kind(op: &MetaOp) -> &'static str {
         MetaOp::AddReplica { .. } => "add_replica",
         MetaOp::RemoveReplica { .. } => "remove_replica",
         MetaOp::GarbageDeleted { .. } => "garbage_deleted",
+        MetaOp::SetDataServer { .. } => "set_data_server",
+        MetaOp::RemoveDataServer { .. } => "remove_data_server",
+        MetaOp::SetRebalance { .. } => "set_rebalance",
+        MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
         #[allow(unreachable_patterns)]
         _ => "other_mutation",
     }

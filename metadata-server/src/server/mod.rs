@@ -2,6 +2,7 @@
 //! `MetaResponse`. Bad input is answered with an error (or the stream is dropped)
 //! and never affects other streams.
 
+mod admin;
 mod cluster;
 mod errors;
 pub mod liveness;
