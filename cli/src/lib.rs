@@ -41,5 +41,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(config, a).await,
         Command::Mount(a) => commands::mount::mount(config, verbose, a).await,
         Command::Umount(a) => commands::mount::umount(a),
+        Command::Node(a) => commands::node::run(config, a).await,
+        Command::Rebalance(a) => commands::rebalance::run(config, a).await,
     }
 }

@@ -4,6 +4,8 @@
 pub mod files;
 pub mod fsck;
 pub mod mount;
+pub mod node;
+pub mod rebalance;
 pub mod put_get;
 pub mod status;
 
