@@ -34,7 +34,11 @@ impl Client {
     }
 
     /// Set `node`'s relative share of chunks (0 takes none).
-    pub async fn set_data_server_weight(&self, node: NodeId, weight: u32) -> Result<(), ClientError> {
+    pub async fn set_data_server_weight(
+        &self,
+        node: NodeId,
+        weight: u32,
+    ) -> Result<(), ClientError> {
         let op = MetaOp::SetDataServer {
             node,
             state: None,

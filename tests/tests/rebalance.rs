@@ -125,7 +125,11 @@ fn cli(cluster: &TestCluster, args: &[&str], ok: bool) -> anyhow::Result<String>
 
 /// The status once the loop has counted `copies` locations, nothing is misplaced and
 /// nothing is in flight.
-async fn converged(client: &Client, copies: u64, timeout: Duration) -> anyhow::Result<ClusterStatus> {
+async fn converged(
+    client: &Client,
+    copies: u64,
+    timeout: Duration,
+) -> anyhow::Result<ClusterStatus> {
     wait_until("rebalancing to finish", timeout, || async {
         let s = client.status().await.ok()?;
         let total: u64 = held(&s).values().sum();
@@ -136,13 +140,17 @@ async fn converged(client: &Client, copies: u64, timeout: Duration) -> anyhow::R
 }
 
 async fn wait_up(client: &Client, id: NodeId) -> anyhow::Result<()> {
-    wait_until("the new data server to be up", Duration::from_secs(30), || async {
-        let s = client.status().await.ok()?;
-        s.data_servers
-            .iter()
-            .any(|d| d.id == id && d.state == ServerState::Up)
-            .then_some(())
-    })
+    wait_until(
+        "the new data server to be up",
+        Duration::from_secs(30),
+        || async {
+            let s = client.status().await.ok()?;
+            s.data_servers
+                .iter()
+                .any(|d| d.id == id && d.state == ServerState::Up)
+                .then_some(())
+        },
+    )
     .await
 }
 
@@ -155,16 +163,23 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
     let files = write_many(&client, "/a", 2000, 600, 16).await?;
     let copies = 2000 * 3;
     converged(&client, copies, Duration::from_secs(60)).await?;
-    eprintln!("phase 1: 2000 files, {copies} copies on 3 servers ({:?})", t0.elapsed());
+    eprintln!(
+        "phase 1: 2000 files, {copies} copies on 3 servers ({:?})",
+        t0.elapsed()
+    );
 
     cli(&cluster, &["rebalance", "pause"], true)?;
     let name = add_data_server(&mut cluster, 1)?;
     let new = NodeId(104);
     wait_up(&client, new).await?;
-    wait_until("the loop to see misplaced chunks", Duration::from_secs(30), || async {
-        let s = client.status().await.ok()?;
-        (s.rebalance.chunks_misplaced > 0).then_some(())
-    })
+    wait_until(
+        "the loop to see misplaced chunks",
+        Duration::from_secs(30),
+        || async {
+            let s = client.status().await.ok()?;
+            (s.rebalance.chunks_misplaced > 0).then_some(())
+        },
+    )
     .await?;
     // Paused: nothing moves over a few seconds of looking.
     let watch = Instant::now();
@@ -176,10 +191,16 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let line = cli(&cluster, &["rebalance", "status"], true)?;
-    assert!(line.contains("paused") && line.contains("chunks misplaced"), "{line}");
+    assert!(
+        line.contains("paused") && line.contains("chunks misplaced"),
+        "{line}"
+    );
     eprintln!("phase 2: {name} joined; paused, nothing moved: {line}");
 
-    let (stop, passes) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (stop, passes) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let reader = spawn_reader(client.clone(), files.clone(), stop.clone(), passes.clone());
     cli(&cluster, &["rebalance", "resume"], true)?;
     let started = Instant::now();
@@ -191,26 +212,39 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
         let now = held(&s);
         for id in [101, 102, 103].map(NodeId) {
             let (before, after) = (last.get(&id).copied(), now.get(&id).copied());
-            assert!(after <= before, "server {id} gained copies: {before:?} -> {after:?}");
+            assert!(
+                after <= before,
+                "server {id} gained copies: {before:?} -> {after:?}"
+            );
         }
         last = now;
         let total: u64 = last.values().sum();
         if s.rebalance.chunks_misplaced == 0 && total == copies && s.repair.in_flight == 0 {
             break s;
         }
-        assert!(Instant::now() < deadline, "rebalance did not finish: {:?}", s.rebalance);
+        assert!(
+            Instant::now() < deadline,
+            "rebalance did not finish: {:?}",
+            s.rebalance
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let took = started.elapsed();
     // One more full pass after the last move, then stop the reader.
     let seen = passes.load(Ordering::Relaxed);
-    wait_until("a full read pass after the moves", Duration::from_secs(120), || async {
-        (passes.load(Ordering::Relaxed) > seen).then_some(())
-    })
+    wait_until(
+        "a full read pass after the moves",
+        Duration::from_secs(120),
+        || async { (passes.load(Ordering::Relaxed) > seen).then_some(()) },
+    )
     .await?;
     stop.store(true, Ordering::Relaxed);
     let failures = reader.await?;
-    assert!(failures.is_empty(), "reader failed: {:?}", &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "reader failed: {:?}",
+        &failures[..failures.len().min(5)]
+    );
 
     let ideal = copies as f64 / 4.0;
     let moved = done.rebalance.moves_done;
@@ -220,16 +254,24 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
         passes.load(Ordering::Relaxed)
     );
     assert!(moved as f64 <= ideal * 1.25, "moved {moved}, ideal {ideal}");
-    assert_eq!(counts.get(&new).copied(), Some(moved), "every move went onto {new}");
+    assert_eq!(
+        counts.get(&new).copied(),
+        Some(moved),
+        "every move went onto {new}"
+    );
+    // Equal weights: each of the 4 servers' share is a quarter of the copies.
+    let share = copies as f64 / 4.0;
     for (id, n) in &counts {
         assert!(
-            (*n as f64 - ideal * 3.0).abs() <= ideal * 3.0 * 0.10,
-            "server {id} holds {n} copies, share {}",
-            ideal * 3.0
+            (*n as f64 - share).abs() <= share * 0.10,
+            "server {id} holds {n} copies, share {share}"
         );
     }
     let chunks = chunk_map(&cluster, &client, &files).await?;
-    assert!(chunks.iter().all(|(_, s)| s.len() == 3), "every chunk has 3 copies");
+    assert!(
+        chunks.iter().all(|(_, s)| s.len() == 3),
+        "every chunk has 3 copies"
+    );
     eprintln!("total {:?}", t0.elapsed());
     Ok(())
 }
@@ -293,35 +335,54 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
         refused.contains("still draining") && refused.contains("chunk copies"),
         "{refused}"
     );
-    eprintln!("phase 2: drain started; early remove refused: {}", refused.trim());
-    wait_until("node list to show 104 drained", Duration::from_secs(150), || async {
-        let out = cluster.ferrofs(&["node", "list", "--json"]).ok()?;
-        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).ok()?;
-        rows.iter()
-            .any(|r| r["id"] == 104 && r["state"] == "drained")
-            .then_some(())
-    })
+    eprintln!(
+        "phase 2: drain started; early remove refused: {}",
+        refused.trim()
+    );
+    wait_until(
+        "node list to show 104 drained",
+        Duration::from_secs(150),
+        || async {
+            let out = cluster.ferrofs(&["node", "list", "--json"]).ok()?;
+            let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).ok()?;
+            rows.iter()
+                .any(|r| r["id"] == 104 && r["state"] == "drained")
+                .then_some(())
+        },
+    )
     .await?;
     eprintln!("phase 3: drained after {:?}", t0.elapsed());
     // Let the sampler finish one full pass over the drained state, then stop everything.
     let seen = samples.load(Ordering::Relaxed);
-    wait_until("a sample of the drained state", Duration::from_secs(60), || async {
-        (samples.load(Ordering::Relaxed) > seen).then_some(())
-    })
+    wait_until(
+        "a sample of the drained state",
+        Duration::from_secs(60),
+        || async { (samples.load(Ordering::Relaxed) > seen).then_some(()) },
+    )
     .await?;
     stop.store(true, Ordering::Relaxed);
     sampler.await??;
     let samples = samples.load(Ordering::Relaxed);
     writer.await??;
     let failures = reader.await?;
-    assert!(failures.is_empty(), "reader failed: {:?}", &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "reader failed: {:?}",
+        &failures[..failures.len().min(5)]
+    );
     let min = min_copies.load(Ordering::Relaxed);
     assert!(samples >= 1, "the sampler never finished a pass");
-    assert!(min >= 2, "a chunk went down to {min} copies during the drain");
+    assert!(
+        min >= 2,
+        "a chunk went down to {min} copies during the drain"
+    );
 
     cli(&cluster, &["node", "remove", "104"], true)?;
     let list = cli(&cluster, &["node", "list"], true)?;
-    let row = list.lines().find(|l| l.trim_start().starts_with("104")).unwrap_or("");
+    let row = list
+        .lines()
+        .find(|l| l.trim_start().starts_with("104"))
+        .unwrap_or("");
     assert!(row.contains("removed"), "{list}");
 
     let mut all = files.clone();
@@ -344,13 +405,17 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_ring_changes_mid_rebalance_converge_and_weight_two_holds_twice() -> anyhow::Result<()> {
+async fn two_ring_changes_mid_rebalance_converge_and_weight_two_holds_twice() -> anyhow::Result<()>
+{
     let t0 = Instant::now();
     let mut cluster = TestCluster::start_with(1, 3, &["--replication", "1"])?;
     let client = cluster.client().await?;
     let files = write_many(&client, "/c", 2000, 300, 16).await?;
     converged(&client, 2000, Duration::from_secs(60)).await?;
-    eprintln!("phase 1: 2000 single-copy files on 3 servers ({:?})", t0.elapsed());
+    eprintln!(
+        "phase 1: 2000 single-copy files on 3 servers ({:?})",
+        t0.elapsed()
+    );
 
     add_data_server(&mut cluster, 1)?;
     let moving = |after: u64| {
@@ -386,7 +451,11 @@ async fn two_ring_changes_mid_rebalance_converge_and_weight_two_holds_twice() ->
     let ring = Ring::new(members, 1);
     let chunks = chunk_map(&cluster, &client, &files).await?;
     for (id, servers) in &chunks {
-        assert_eq!(servers, &ring.place(*id, 1), "chunk {id} is not on its target");
+        assert_eq!(
+            servers,
+            &ring.place(*id, 1),
+            "chunk {id} is not on its target"
+        );
     }
     let counts = held(&done);
     let light: Vec<u64> = [101, 102, 103, 105]
@@ -420,14 +489,18 @@ async fn moves_keep_to_the_throttle() -> anyhow::Result<()> {
     add_data_server(&mut cluster, 1)?;
     let start = Instant::now();
     let max_rate = std::cell::Cell::new(0u64);
-    let done = wait_until("the throttled rebalance to finish", Duration::from_secs(120), || async {
-        let s = client.status().await.ok()?;
-        max_rate.set(max_rate.get().max(s.rebalance.bytes_per_sec));
-        let total: u64 = held(&s).values().sum();
-        let started = s.rebalance.moves_done > 0;
-        (started && s.rebalance.chunks_misplaced == 0 && total == 24 && s.repair.in_flight == 0)
-            .then_some(s)
-    })
+    let done = wait_until(
+        "the throttled rebalance to finish",
+        Duration::from_secs(120),
+        || async {
+            let s = client.status().await.ok()?;
+            max_rate.set(max_rate.get().max(s.rebalance.bytes_per_sec));
+            let total: u64 = held(&s).values().sum();
+            let started = s.rebalance.moves_done > 0;
+            (started && s.rebalance.chunks_misplaced == 0 && total == 24 && s.repair.in_flight == 0)
+                .then_some(s)
+        },
+    )
     .await?;
     let took = start.elapsed().as_secs_f64();
     let moved = done.rebalance.bytes_moved;
@@ -438,11 +511,20 @@ async fn moves_keep_to_the_throttle() -> anyhow::Result<()> {
         max_rate / 1024,
         t0.elapsed()
     );
-    assert!(moved >= 3 * MIB, "too little moved to see the throttle: {moved}");
+    assert!(
+        moved >= 3 * MIB,
+        "too little moved to see the throttle: {moved}"
+    );
     // One second of burst is allowed; the rest goes at 1 MiB/s into the one new server.
     let floor = (moved - MIB) as f64 / MIB as f64 - 1.0;
-    assert!(took >= floor, "moved {moved} bytes in {took:.1}s: faster than 1 MiB/s");
-    assert!(max_rate <= 2 * MIB, "reported rate {max_rate} B/s above the throttle");
+    assert!(
+        took >= floor,
+        "moved {moved} bytes in {took:.1}s: faster than 1 MiB/s"
+    );
+    assert!(
+        max_rate <= 2 * MIB,
+        "reported rate {max_rate} B/s above the throttle"
+    );
     for (path, want) in &files {
         assert_eq!(hash(&get_bytes(&client, path).await?), *want, "{path}");
     }

@@ -5,8 +5,8 @@ pub mod files;
 pub mod fsck;
 pub mod mount;
 pub mod node;
-pub mod rebalance;
 pub mod put_get;
+pub mod rebalance;
 pub mod status;
 
 use anyhow::anyhow;

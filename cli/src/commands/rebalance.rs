@@ -13,7 +13,10 @@ pub async fn run(config: Option<PathBuf>, cmd: RebalanceCommand) -> Result<()> {
     let client = connect(config).await?;
     match cmd {
         RebalanceCommand::Status(a) => {
-            let status = client.status().await.op(|| "rebalance status".to_string())?;
+            let status = client
+                .status()
+                .await
+                .op(|| "rebalance status".to_string())?;
             if a.json {
                 let text = serde_json::to_string(&status.rebalance)
                     .context("encoding the rebalance status as JSON")?;
@@ -91,7 +94,15 @@ mod tests {
             ..Default::default()
         };
         let line = render_rebalance(&r);
-        for part in ["12 chunks misplaced", "3.0 MiB left", "1.0 MiB/s", "ETA 1m15s", "40 moves done", "50 MiB/s", "paused"] {
+        for part in [
+            "12 chunks misplaced",
+            "3.0 MiB left",
+            "1.0 MiB/s",
+            "ETA 1m15s",
+            "40 moves done",
+            "50 MiB/s",
+            "paused",
+        ] {
             assert!(line.contains(part), "{part} missing in {line}");
         }
     }

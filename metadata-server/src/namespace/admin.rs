@@ -50,7 +50,9 @@ pub fn set_data_server(
     }
     if let Some(w) = weight {
         if w > MAX_WEIGHT {
-            return Err(invalid(format!("weight {w} is above the maximum {MAX_WEIGHT}")));
+            return Err(invalid(format!(
+                "weight {w} is above the maximum {MAX_WEIGHT}"
+            )));
         }
     }
     super::servers::update(tx, node, state, weight)?;

@@ -177,7 +177,10 @@ fn dispatch(st: &mut LoopState, tasks: Vec<Task>, rebalance: RebalanceSettings) 
     let mut waiting = false;
     for task in tasks {
         if let Task::Move {
-            source, target, len, ..
+            source,
+            target,
+            len,
+            ..
         } = &task
         {
             if repairs_planned || rebalance.paused {

@@ -221,11 +221,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
                 .iter()
                 .copied()
                 .find(|n| !target_set.contains(n))
-                .or_else(|| {
-                    live.iter()
-                        .copied()
-                        .find(|n| state(*n) == ServerState::Up)
-                })
+                .or_else(|| live.iter().copied().find(|n| state(*n) == ServerState::Up))
                 .and_then(peer);
             if let (Some(source), Some(target)) = (source, missing.first().copied().and_then(peer))
             {

@@ -177,8 +177,15 @@ fn adding_a_server_moves_about_a_quarter_and_only_onto_it() {
     let mut s = snapshot(up(1..=4), chunks);
     let (tasks, summary) = plan(&s);
     let m = moves(&tasks);
-    assert!(m.iter().all(|(_, _, t)| *t == NodeId(4)), "only onto the new server");
-    assert_eq!(m.len() as u64, summary.misplaced, "one move per misplaced chunk");
+    assert!(
+        m.iter().all(|(_, _, t)| *t == NodeId(4)),
+        "only onto the new server"
+    );
+    assert_eq!(
+        m.len() as u64,
+        summary.misplaced,
+        "one move per misplaced chunk"
+    );
     assert_eq!(summary.misplaced_bytes, summary.misplaced * 1000);
     let ideal = (2000 * R) as f64 / 4.0;
     let run = simulate(&mut s, 10);
@@ -206,12 +213,17 @@ fn a_draining_server_loses_every_copy_without_going_below_r() {
     let chunks = placed(&up(1..=4), 600);
     let mut servers = up(1..=4);
     servers[1].state = ServerState::Draining;
-    let on_2 = chunks.iter().filter(|c| c.servers.contains(&NodeId(2))).count() as u64;
+    let on_2 = chunks
+        .iter()
+        .filter(|c| c.servers.contains(&NodeId(2)))
+        .count() as u64;
     let mut s = snapshot(servers, chunks);
     let (tasks, summary) = plan(&s);
     assert_eq!(summary.misplaced, on_2);
     assert!(
-        moves(&tasks).iter().all(|(_, src, t)| *src == NodeId(2) && *t != NodeId(2)),
+        moves(&tasks)
+            .iter()
+            .all(|(_, src, t)| *src == NodeId(2) && *t != NodeId(2)),
         "read from the draining server, never onto it"
     );
     let run = simulate(&mut s, 10);
@@ -240,7 +252,9 @@ fn weights_are_respected() {
     s.chunks = placed(&up(1..=4), 1000);
     s.servers[3].weight = 3;
     let (tasks, _) = plan(&s);
-    assert!(moves(&tasks).iter().all(|(_, _, t)| *t == NodeId(3) || *t == NodeId(4)));
+    assert!(moves(&tasks)
+        .iter()
+        .all(|(_, _, t)| *t == NodeId(3) || *t == NodeId(4)));
     simulate(&mut s, 10);
     assert_on_target(&s);
     let held = per_server(&s);
@@ -285,12 +299,18 @@ fn repairs_come_before_moves_and_suspect_holders_wait() {
     let c1 = ring4.place(chunks[1].id, R);
     chunks[1].servers = vec![c1[0], c1[1], NodeId(5)];
     let (tasks, summary) = plan(&snapshot(servers, chunks));
-    assert!(matches!(tasks.first(), Some(Task::Copy { .. })), "{tasks:?}");
+    assert!(
+        matches!(tasks.first(), Some(Task::Copy { .. })),
+        "{tasks:?}"
+    );
     let first_move = tasks.iter().position(|t| matches!(t, Task::Move { .. }));
     let last_copy = tasks.iter().rposition(|t| matches!(t, Task::Copy { .. }));
     if let (Some(m), Some(c)) = (first_move, last_copy) {
         assert!(c < m, "copies before moves");
     }
     assert!(summary.misplaced >= 1, "the suspect holder's chunk counts");
-    assert!(moves(&tasks).is_empty(), "no move while a holder is suspect: {tasks:?}");
+    assert!(
+        moves(&tasks).is_empty(),
+        "no move while a holder is suspect: {tasks:?}"
+    );
 }

@@ -153,7 +153,11 @@ mod tests {
         locations.insert(NodeId(1), 5);
         stats.set_misplaced(10, 2_000_000, &locations);
         let s = stats.rebalance_at(t0);
-        assert_eq!((s.bytes_per_sec, s.eta_secs), (0, None), "nothing moved yet");
+        assert_eq!(
+            (s.bytes_per_sec, s.eta_secs),
+            (0, None),
+            "nothing moved yet"
+        );
         for i in 0..10 {
             stats.moved_at(t0 + Duration::from_secs(i), 100_000);
         }
@@ -161,7 +165,13 @@ mod tests {
         assert_eq!(s.moves_done, 10);
         assert_eq!(s.bytes_per_sec, 100_000);
         assert_eq!(s.eta_secs, Some(20));
-        assert_eq!(s.locations, vec![ServerChunks { id: NodeId(1), chunks: 5 }]);
+        assert_eq!(
+            s.locations,
+            vec![ServerChunks {
+                id: NodeId(1),
+                chunks: 5
+            }]
+        );
         let s = stats.rebalance_at(t0 + Duration::from_secs(60));
         assert_eq!(s.bytes_per_sec, 0, "old moves leave the window");
         assert_eq!(s.moves_done, 10);
