@@ -61,8 +61,15 @@ fn drain_undrain_and_weights_are_checked() {
     fs.ok(set(1, Some(ServerState::Draining), None));
     assert_eq!(server(&fs, 1).state, ServerState::Draining);
     fs.ok(set(1, Some(ServerState::Up), Some(0)));
-    assert_eq!((server(&fs, 1).state, server(&fs, 1).weight), (ServerState::Up, 0));
-    for bad in [ServerState::Down, ServerState::Suspect, ServerState::Removed] {
+    assert_eq!(
+        (server(&fs, 1).state, server(&fs, 1).weight),
+        (ServerState::Up, 0)
+    );
+    for bad in [
+        ServerState::Down,
+        ServerState::Suspect,
+        ServerState::Removed,
+    ] {
         let m = message(fs.err(set(1, Some(bad), None)));
         assert!(m.contains("up or draining"), "{m}");
     }
@@ -77,13 +84,22 @@ fn removal_needs_a_finished_drain_or_force() {
     fs.ok(register(2, 1));
     let f = fs.create(ROOT, "f");
     fs.commit(f, 0, 7, &[1, 2], 10);
-    assert_eq!(locations_per_server(&fs.store).expect("scan")[&NodeId(1)], 1);
+    assert_eq!(
+        locations_per_server(&fs.store).expect("scan")[&NodeId(1)],
+        1
+    );
 
     let m = message(fs.err(remove(1, false)));
-    assert!(m.contains("not drained") && m.contains("ferrofs node drain 1"), "{m}");
+    assert!(
+        m.contains("not drained") && m.contains("ferrofs node drain 1"),
+        "{m}"
+    );
     fs.ok(set(1, Some(ServerState::Draining), None));
     let m = message(fs.err(remove(1, false)));
-    assert!(m.contains("still draining") && m.contains("1 chunk copies"), "{m}");
+    assert!(
+        m.contains("still draining") && m.contains("1 chunk copies"),
+        "{m}"
+    );
     // The copy moved away: removal goes through, and repeats are harmless.
     fs.ok(MetaOp::RemoveReplica {
         chunk: ferrofs_proto::ids::ChunkId(7),
@@ -124,5 +140,8 @@ fn rebalance_settings_default_and_change() {
         rate_mib_per_sec: Some(0),
     }));
     assert!(m.contains("use pause"), "{m}");
-    assert!(rebalance_settings(&fs.store).expect("read").paused, "a refused op writes nothing");
+    assert!(
+        rebalance_settings(&fs.store).expect("read").paused,
+        "a refused op writes nothing"
+    );
 }
