@@ -89,6 +89,10 @@ pub async fn run(service: Arc<MetaService>, connector: Connector) {
 /// One round: snapshot, plan, dispatch. True if tasks are waiting for a slot.
 async fn round(st: &mut LoopState) -> bool {
     let service = st.exec.service.clone();
+    // Before reading the state: a task that ends after this point is still skipped, and
+    // one that ended before it has its commit applied already, so the read sees it (taken
+    // after the read, a task ending in between would be planned again from stale copies).
+    let busy: HashSet<ChunkId> = lock(&st.running).iter().map(|(c, _)| *c).collect();
     if let Err(e) = service.linearize().await {
         tracing::debug!(error = %e, "reconcile: not confirmed as leader");
         return false;
@@ -145,7 +149,6 @@ async fn round(st: &mut LoopState) -> bool {
             }
         })
         .collect();
-    let busy: HashSet<ChunkId> = lock(&st.running).iter().map(|(c, _)| *c).collect();
     let snapshot = Snapshot {
         replication: service.settings.replication as usize,
         vnodes_per_weight: service.settings.vnodes_per_weight,
