@@ -13,7 +13,7 @@
 //! A [`Client`] is cheap to clone; all state is behind an `Arc`. The library reads no
 //! environment variables and holds no globals: everything comes from [`ClientConfig`].
 
-mod admin;
+mod data_servers;
 mod backoff;
 mod client;
 mod data_io;

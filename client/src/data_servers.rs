@@ -1,4 +1,4 @@
-//! Cluster administration: a data server's state, weight and removal, and the runtime
+//! Data-server administration sent to the metadata leader: a server's state, weight and
 //! rebalance settings. Each is one Raft mutation on the metadata leader.
 
 use crate::{Client, ClientError};
