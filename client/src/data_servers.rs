@@ -1,5 +1,5 @@
 //! Data-server administration sent to the metadata leader: a server's state, weight and
-//! rebalance settings. Each is one Raft mutation on the metadata leader.
+//! removal, and the runtime rebalance settings. Each is one Raft mutation.
 
 use crate::{Client, ClientError};
 use ferrofs_proto::meta_msg::{MetaOp, MetaResponse, ServerState};

@@ -13,10 +13,10 @@
 //! A [`Client`] is cheap to clone; all state is behind an `Arc`. The library reads no
 //! environment variables and holds no globals: everything comes from [`ClientConfig`].
 
-mod data_servers;
 mod backoff;
 mod client;
 mod data_io;
+mod data_servers;
 mod error;
 mod meta_link;
 mod namespace;
