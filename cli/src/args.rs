@@ -77,6 +77,90 @@ pub enum Command {
     /// Change the metadata voters: add, remove, move leadership.
     #[command(subcommand)]
     Meta(MetaCommand),
+    /// List, drain, remove and weight data servers.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Show, pause, resume and throttle the moves that follow a change of the data servers.
+    #[command(subcommand)]
+    Rebalance(RebalanceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List the data servers: state (a draining server that holds no chunk shows as
+    /// drained), weight, zone, chunk copies held and space used.
+    List(NodeListArgs),
+    /// Stop placing new chunks on a data server and move every chunk it holds elsewhere.
+    ///
+    /// Returns at once; the moves run in the background (`ferrofs rebalance status`).
+    /// `node list` shows the server as drained when it holds no chunk; then `node remove`.
+    Drain(NodeIdArg),
+    /// End a drain: the server takes chunks again.
+    Undrain(NodeIdArg),
+    /// Remove a data server from the cluster for good.
+    ///
+    /// Refused unless the server is drained (draining and holding no chunk), or, with
+    /// --force, down (no heartbeat for the grace period); its copies are then made again
+    /// from the other servers.
+    Remove(NodeRemoveArgs),
+    /// Set a data server's weight: its relative share of chunks (0 takes none).
+    SetWeight(NodeWeightArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NodeListArgs {
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeIdArg {
+    /// Data server id (as `ferrofs node list` shows it).
+    pub id: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeRemoveArgs {
+    /// Data server id (as `ferrofs node list` shows it).
+    pub id: u64,
+    /// Remove a server that is down past the grace period without draining it first.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeWeightArgs {
+    /// Data server id (as `ferrofs node list` shows it).
+    pub id: u64,
+    /// New weight (e.g. 2 for a server with twice the disk of a weight-1 server).
+    pub weight: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RebalanceCommand {
+    /// Chunks misplaced, bytes left, rate, ETA, moves done, paused or not, throttle.
+    Status(RebalanceStatusArgs),
+    /// Stop starting moves (moves under way finish; repairs go on).
+    Pause,
+    /// Start moving again.
+    Resume,
+    /// Throttle moves to MIB MiB/s per data server (sent and received separately).
+    SetRate(RebalanceRateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceStatusArgs {
+    /// Print the rebalance status as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceRateArgs {
+    /// MiB per second per data server (at least 1).
+    #[arg(value_name = "MIB")]
+    pub mib: u32,
 }
 
 #[derive(Debug, Args)]

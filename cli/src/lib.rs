@@ -43,5 +43,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Umount(a) => commands::mount::umount(a),
         Command::Scrub(a) => commands::scrub::run(config, a).await,
         Command::Meta(a) => commands::meta::run(config, a).await,
+        Command::Node(a) => commands::node::run(config, a).await,
+        Command::Rebalance(a) => commands::rebalance::run(config, a).await,
     }
 }

@@ -17,6 +17,7 @@ mod admin;
 mod backoff;
 mod client;
 mod data_io;
+mod data_servers;
 mod error;
 mod meta_link;
 mod namespace;

@@ -14,6 +14,8 @@ pub struct Identity {
     pub node: NodeId,
     pub addr: String,
     pub zone: String,
+    /// The configured weight, applied by the leader at the first registration.
+    pub weight: u32,
 }
 
 /// Progress of the heartbeat task, for status and tests.
@@ -28,11 +30,12 @@ pub struct HeartbeatStats {
 pub async fn register(link: &MetaLink, id: &Identity, store: &ChunkStore) {
     let mut pause = FIRST_BACKOFF;
     loop {
-        let op = MetaOp::RegisterDataServer {
+        let op = MetaOp::RegisterDataServerWeighted {
             node: id.node,
             addr: id.addr.clone(),
             zone: id.zone.clone(),
             capacity: store.stat().capacity,
+            weight: id.weight,
         };
         match link.mutate_until_answered(op).await {
             MetaResponse::Done => {

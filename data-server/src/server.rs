@@ -101,6 +101,7 @@ impl DataServer {
             node: config.node_id,
             addr: addr.clone(),
             zone: config.zone.clone(),
+            weight: config.weight,
         };
 
         let mut tasks = Vec::new();

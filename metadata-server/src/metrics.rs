@@ -76,6 +76,8 @@ pub struct MetaMetrics {
     logical_bytes: Gauge,
     /// The leader's reconciliation loop, by figure (`in_flight`, `repaired`, ...).
     repair: Family<FigureLabel, Gauge>,
+    /// Rebalancing, by figure (`chunks_misplaced`, `bytes_left`, ...).
+    rebalance: Family<FigureLabel, Gauge>,
 }
 
 /// Label of the repair gauge: which figure of the reconciliation loop.
@@ -127,6 +129,7 @@ impl MetaMetrics {
             under_replicated: Gauge::default(),
             logical_bytes: Gauge::default(),
             repair: Family::default(),
+            rebalance: Family::default(),
         };
         let r = &mut registry;
         r.register("requests", "Requests served, by kind", m.requests.clone());
@@ -193,6 +196,12 @@ impl MetaMetrics {
             "repair",
             "Reconciliation loop figures since this node became leader (leader only)",
             m.repair.clone(),
+        );
+        r.register(
+            "rebalance",
+            "Rebalancing figures: chunks misplaced, bytes left, bytes per second, moves done \
+             since this node became leader, paused (leader only)",
+            m.rebalance.clone(),
         );
         MetaMetrics { registry, ..m }
     }
@@ -283,6 +292,28 @@ impl MetaMetrics {
         }
     }
 
+    /// The leader's rebalance figures; `None` on a follower clears them.
+    pub fn observe_rebalance(&self, rebalance: Option<&ferrofs_proto::meta_msg::RebalanceStatus>) {
+        let Some(r) = rebalance else {
+            self.rebalance.clear();
+            return;
+        };
+        let figures = [
+            ("chunks_misplaced", r.chunks_misplaced),
+            ("bytes_left", r.bytes_left),
+            ("bytes_per_second", r.bytes_per_sec),
+            ("moves_done", r.moves_done),
+            ("bytes_moved", r.bytes_moved),
+            ("paused", u64::from(r.paused)),
+            ("rate_mib_per_second", u64::from(r.rate_mib_per_sec)),
+        ];
+        for (figure, v) in figures {
+            self.rebalance
+                .get_or_create(&FigureLabel { figure })
+                .set(gauge_i64(v));
+        }
+    }
+
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
@@ -341,6 +372,10 @@ fn op_kind(op: &MetaOp) -> &'static str {
         MetaOp::AddReplica { .. } => "add_replica",
         MetaOp::RemoveReplica { .. } => "remove_replica",
         MetaOp::GarbageDeleted { .. } => "garbage_deleted",
+        MetaOp::SetDataServer { .. } => "set_data_server",
+        MetaOp::RemoveDataServer { .. } => "remove_data_server",
+        MetaOp::SetRebalance { .. } => "set_rebalance",
+        MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
         #[allow(unreachable_patterns)]
         _ => "other_mutation",
     }
@@ -427,6 +462,15 @@ mod tests {
         );
         m.observe_servers(None);
         m.observe_repair(None);
+        m.observe_rebalance(Some(&ferrofs_proto::meta_msg::RebalanceStatus {
+            bytes_left: 4096,
+            ..Default::default()
+        }));
+        let text = m.encode().expect("encode");
+        assert!(
+            text.contains("ferrofs_meta_rebalance{figure=\"bytes_left\"} 4096"),
+            "{text}"
+        );
         let text = m.encode().expect("encode");
         assert!(!text.contains("ferrofs_meta_data_servers{"), "{text}");
         assert!(!text.contains("ferrofs_meta_repair{"), "{text}");

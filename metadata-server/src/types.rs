@@ -69,6 +69,10 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::AddReplica { .. } => "add-replica",
         MetaOp::RemoveReplica { .. } => "remove-replica",
         MetaOp::GarbageDeleted { .. } => "garbage-deleted",
+        MetaOp::SetDataServer { .. } => "set-data-server",
+        MetaOp::RemoveDataServer { .. } => "remove-data-server",
+        MetaOp::SetRebalance { .. } => "set-rebalance",
+        MetaOp::RegisterDataServerWeighted { .. } => "register-data-server",
     }
 }
 

@@ -149,6 +149,32 @@ pub enum MetaOp {
     RemoveReplica { chunk: ChunkId, server: NodeId },
     /// The GC: `server` deleted its copy of the unreferenced `chunk` -> `Done`.
     GarbageDeleted { chunk: ChunkId, server: NodeId },
+    /// Change a data server's administrative state and/or weight (`None` keeps it):
+    /// `Draining` takes no new chunks and moves its copies away; `Up` ends a drain
+    /// -> `Done`. Setting `Removed` this way is refused: use `RemoveDataServer`.
+    SetDataServer {
+        node: NodeId,
+        state: Option<ServerState>,
+        weight: Option<u32>,
+    },
+    /// Remove a data server for good -> `Done`. Refused unless it is draining and no
+    /// chunk location names it, or `force` is set (the leader checks first that the
+    /// server is down past the grace period; its copies are then re-replicated).
+    RemoveDataServer { node: NodeId, force: bool },
+    /// Runtime rebalance settings (`None` keeps the value) -> `Done`.
+    SetRebalance {
+        paused: Option<bool>,
+        rate_mib_per_sec: Option<u32>,
+    },
+    /// `RegisterDataServer` with the server's configured weight, applied when it first
+    /// registers (a known server keeps the weight an operator set) -> `Done`.
+    RegisterDataServerWeighted {
+        node: NodeId,
+        addr: String,
+        zone: String,
+        capacity: u64,
+        weight: u32,
+    },
 }
 
 /// A data server's report, sent every heartbeat interval.
@@ -219,6 +245,66 @@ pub struct ClusterStatus {
     /// Progress of the leader's reconciliation loop (since it became leader).
     #[serde(default)]
     pub repair: RepairStatus,
+    /// Progress of rebalancing (chunks whose copies are not on their target servers).
+    #[serde(default)]
+    pub rebalance: RebalanceStatus,
+}
+
+/// Default rebalance throttle, MiB/s per data server (as source and as target).
+pub const DEFAULT_REBALANCE_MIB_PER_SEC: u32 = 50;
+
+/// Runtime rebalance settings, kept in Raft state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceSettings {
+    pub paused: bool,
+    /// Bytes a data server may send, and receive, for moves per second, in MiB.
+    pub rate_mib_per_sec: u32,
+}
+
+impl Default for RebalanceSettings {
+    fn default() -> Self {
+        RebalanceSettings {
+            paused: false,
+            rate_mib_per_sec: DEFAULT_REBALANCE_MIB_PER_SEC,
+        }
+    }
+}
+
+/// What rebalancing is doing, as the leader's reconciliation loop last counted it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceStatus {
+    /// Live chunks whose holders differ from their ring target set.
+    #[serde(default)]
+    pub chunks_misplaced: u64,
+    /// Bytes still to copy onto target servers.
+    #[serde(default)]
+    pub bytes_left: u64,
+    /// Bytes moved per second, recently.
+    #[serde(default)]
+    pub bytes_per_sec: u64,
+    /// Seconds to go at the current rate (`None` while nothing moves).
+    #[serde(default)]
+    pub eta_secs: Option<u64>,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub rate_mib_per_sec: u32,
+    /// Copies moved onto their target server (since this node became leader).
+    #[serde(default)]
+    pub moves_done: u64,
+    /// Bytes of those copies.
+    #[serde(default)]
+    pub bytes_moved: u64,
+    /// Verified chunk locations per data server (the copies it holds).
+    #[serde(default)]
+    pub locations: Vec<ServerChunks>,
+}
+
+/// How many chunk locations name one data server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerChunks {
+    pub id: NodeId,
+    pub chunks: u64,
 }
 
 /// What the reconciliation loop (re-replication and garbage collection) is doing.

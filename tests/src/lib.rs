@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod damage;
 pub mod data;
 pub mod files;
+pub mod grow;
 pub mod leader;
 pub mod mount;
 pub mod raw;

@@ -5,8 +5,10 @@ pub mod files;
 pub mod fsck;
 pub mod meta;
 pub mod mount;
+pub mod node;
 pub mod put_get;
 pub mod scrub;
+pub mod rebalance;
 pub mod status;
 
 use anyhow::anyhow;

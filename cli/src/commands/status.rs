@@ -139,6 +139,8 @@ pub fn render_status(s: &ClusterStatus) -> String {
         r.garbage_collected,
         format_bytes(r.bytes_reclaimed)
     ));
+    out.push_str(&super::rebalance::render_rebalance(&s.rebalance));
+    out.push('\n');
     out
 }
 
@@ -189,6 +191,7 @@ mod tests {
                 garbage_pending: 5,
                 ..Default::default()
             },
+            rebalance: Default::default(),
         };
         let text = render_status(&s);
         assert!(text.starts_with("metadata: leader 2, term 7"), "{text}");
@@ -198,6 +201,7 @@ mod tests {
             assert!(row.contains(cell), "{cell} missing in {row}");
         }
         assert!(text.contains("under-replicated 3"), "{text}");
+        assert!(text.contains("rebalance: 0 chunks misplaced"), "{text}");
         assert!(text.contains("gc: pending 5"), "{text}");
         // JSON is the serde form of the same struct.
         let json = serde_json::to_value(&s).expect("json");

@@ -140,6 +140,7 @@ mod tests {
             logical_bytes: 0,
             replication: 3,
             repair: Default::default(),
+            rebalance: Default::default(),
         }
     }
 

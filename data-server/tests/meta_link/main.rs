@@ -15,7 +15,7 @@ fn is_register(r: &MetaRequest) -> bool {
     matches!(
         r,
         MetaRequest::Mutate {
-            op: MetaOp::RegisterDataServer { .. },
+            op: MetaOp::RegisterDataServerWeighted { .. },
             ..
         }
     )
@@ -90,10 +90,11 @@ async fn registers_then_heartbeats_through_a_redirect() {
     match first {
         MetaRequest::Mutate {
             op:
-                MetaOp::RegisterDataServer {
+                MetaOp::RegisterDataServerWeighted {
                     node,
                     addr,
                     capacity,
+                    weight: 1,
                     ..
                 },
             ..

@@ -58,7 +58,11 @@ pub(super) async fn refresh(service: &MetaService) {
     if sample.role != "leader" {
         service.metrics.observe_servers(None);
         service.metrics.observe_repair(None);
+        service.metrics.observe_rebalance(None);
         return;
+    }
+    if let Ok(r) = service.rebalance_status().await {
+        service.metrics.observe_rebalance(Some(&r));
     }
     service
         .metrics

@@ -46,6 +46,8 @@ pub const SYS_COUNTERS: &[u8] = b"counters";
 pub const SYS_LAYOUT: &[u8] = b"layout";
 /// Prefix of the garbage list: `gc/` + ChunkId (BE u128) -> servers that may hold it.
 pub const SYS_GC_PREFIX: &[u8] = b"gc/";
+/// Runtime rebalance settings (`RebalanceSettings`).
+pub const SYS_REBALANCE: &[u8] = b"rebalance";
 
 pub fn garbage(chunk: ChunkId) -> Vec<u8> {
     let mut k = SYS_GC_PREFIX.to_vec();

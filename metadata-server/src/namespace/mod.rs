@@ -22,6 +22,7 @@
 //!   readable is the FUSE layer's job (e.g. a hidden rename until the last release).
 //! - Retried mutations are deduplicated by the state machine (RequestId), not here.
 
+mod admin;
 mod attrs;
 mod chunks;
 mod create;
@@ -161,6 +162,23 @@ fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
         MetaOp::GarbageDeleted { chunk, server } => {
             replicas::garbage_deleted(tx, *chunk, *server).map(|()| MetaResponse::Done)
         }
+        MetaOp::SetDataServer {
+            node,
+            state,
+            weight,
+        } => admin::set_data_server(tx, *node, *state, *weight),
+        MetaOp::RemoveDataServer { node, force } => admin::remove_data_server(tx, *node, *force),
+        MetaOp::SetRebalance {
+            paused,
+            rate_mib_per_sec,
+        } => admin::set_rebalance(tx, *paused, *rate_mib_per_sec),
+        MetaOp::RegisterDataServerWeighted {
+            node,
+            addr,
+            zone,
+            capacity,
+            weight,
+        } => servers::register_weighted(tx, *node, addr, zone, *capacity, *weight),
     }
 }
 
@@ -294,6 +312,20 @@ pub fn update_data_server(
     run(store, Timestamp::default(), |tx| {
         servers::update(tx, node, state, weight)
     })
+}
+
+/// The runtime rebalance settings (defaults until an operator changes them).
+pub fn rebalance_settings(
+    store: &dyn KvRead,
+) -> Result<ferrofs_proto::meta_msg::RebalanceSettings, StoreError> {
+    admin::rebalance_settings(store)
+}
+
+/// How many chunk locations name each data server (one scan of Table::Locations).
+pub fn locations_per_server(
+    store: &dyn KvRead,
+) -> Result<std::collections::BTreeMap<NodeId, u64>, StoreError> {
+    admin::locations_per_server(store)
 }
 
 /// Run one operation in a nested overlay: its writes reach `store` only if it succeeds.

@@ -22,6 +22,19 @@ pub fn register(
     zone: &str,
     capacity: u64,
 ) -> OpResult<MetaResponse> {
+    register_weighted(tx, node, addr, zone, capacity, 1)
+}
+
+/// `RegisterDataServerWeighted`: as `register`; `weight` is the configured weight, used
+/// only when the server registers for the first time (an operator's later setting stays).
+pub fn register_weighted(
+    tx: &mut Tx<'_>,
+    node: NodeId,
+    addr: &str,
+    zone: &str,
+    capacity: u64,
+    weight: u32,
+) -> OpResult<MetaResponse> {
     if node.0 == 0 {
         return Err(FsError::Invalid("data server id 0 is reserved".to_string()).into());
     }
@@ -33,7 +46,7 @@ pub fn register(
         id: node,
         addr: addr.to_string(),
         zone: zone.to_string(),
-        weight: old.as_ref().map_or(1, |o| o.weight),
+        weight: old.as_ref().map_or(weight, |o| o.weight),
         capacity,
         used: old.as_ref().map_or(0, |o| o.used),
         chunks: old.as_ref().map_or(0, |o| o.chunks),

@@ -5,6 +5,7 @@
 mod fixture;
 mod invariants;
 
+mod admin_ops;
 mod chunk_ops;
 mod create_ops;
 mod determinism;

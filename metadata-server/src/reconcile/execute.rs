@@ -75,6 +75,31 @@ impl Executor {
                 self.stats.repaired(chunk, live);
                 Ok(())
             }
+            Task::Move {
+                chunk,
+                hash,
+                len,
+                source,
+                target,
+            } => {
+                let req = DataRequest::CopyChunkFrom {
+                    id: chunk,
+                    hash,
+                    source_addr: source.addr.clone(),
+                };
+                self.expect(&target, &req, COPY_TIMEOUT, |r| {
+                    matches!(r, DataResponse::Stored)
+                })
+                .await?;
+                let op = MetaOp::AddReplica {
+                    chunk,
+                    server: target.id,
+                };
+                self.commit("add-replica", op).await?;
+                tracing::debug!(%chunk, from = %source.id, to = %target.id, "chunk moved onto its target");
+                self.stats.moved(len);
+                Ok(())
+            }
             Task::RemoveSurplus {
                 chunk,
                 surplus,

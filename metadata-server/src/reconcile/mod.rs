@@ -1,8 +1,10 @@
 //! The reconciliation loop on the metadata leader: every second it compares where chunks
 //! are with where they should be and runs the tasks that close the gap — re-replication
 //! (fewest live copies first), removal of surplus copies once the others are verified, and
-//! garbage collection of unreferenced chunks after a grace period. Planning is pure
-//! (`plan`); `execute` talks to data servers and commits changes through Raft.
+//! garbage collection of unreferenced chunks after a grace period, and rebalancing (moves
+//! of chunks whose ring target set changed, after every repair, throttled per server by
+//! `throttle` and stopped while paused). Planning is pure (`plan`); `execute` talks to
+//! data servers and commits changes through Raft.
 //!
 //! Limits: the planner scans every file's chunk list each round (fine for the tens of
 //! thousands of chunks of a test cluster; a large namespace needs an incremental cursor),
@@ -11,7 +13,10 @@
 
 mod execute;
 pub mod plan;
+#[cfg(test)]
+mod plan_rebalance_tests;
 mod stats;
+mod throttle;
 
 pub use execute::{Executor, TaskError};
 pub use stats::RepairStats;
@@ -20,8 +25,9 @@ use crate::namespace;
 use crate::server::MetaService;
 use ferrofs_proto::endpoint::Connector;
 use ferrofs_proto::ids::ChunkId;
+use ferrofs_proto::meta_msg::RebalanceSettings;
 use plan::{GarbageChunk, Snapshot, Task};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -51,6 +57,7 @@ struct LoopState {
     lens: HashMap<ChunkId, u64>,
     running: Running,
     permits: Arc<Semaphore>,
+    throttle: throttle::Throttle,
 }
 
 /// Run forever; works only while this node is the leader.
@@ -66,6 +73,7 @@ pub async fn run(service: Arc<MetaService>, connector: Connector) {
         lens: HashMap::new(),
         running: Arc::new(Mutex::new(Vec::new())),
         permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        throttle: throttle::Throttle::default(),
     };
     loop {
         let busy = if st.exec.service.raft.as_leader().is_ok() {
@@ -81,6 +89,10 @@ pub async fn run(service: Arc<MetaService>, connector: Connector) {
 /// One round: snapshot, plan, dispatch. True if tasks are waiting for a slot.
 async fn round(st: &mut LoopState) -> bool {
     let service = st.exec.service.clone();
+    // Before reading the state: a task that ends after this point is still skipped, and
+    // one that ended before it has its commit applied already, so the read sees it (taken
+    // after the read, a task ending in between would be planned again from stale copies).
+    let busy: HashSet<ChunkId> = lock(&st.running).iter().map(|(c, _)| *c).collect();
     if let Err(e) = service.linearize().await {
         tracing::debug!(error = %e, "reconcile: not confirmed as leader");
         return false;
@@ -97,10 +109,11 @@ async fn round(st: &mut LoopState) -> bool {
         .read(|v| {
             let live = namespace::live_chunks(v, MAX_LIVE_CHUNKS)?;
             let garbage = namespace::garbage(v, None, MAX_GARBAGE)?;
-            Ok::<_, namespace::StoreError>((live, garbage))
+            let rebalance = namespace::rebalance_settings(v)?;
+            Ok::<_, namespace::StoreError>((live, garbage, rebalance))
         })
         .await;
-    let (chunks, garbage) = match read {
+    let (chunks, garbage, rebalance) = match read {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "reconcile: reading chunks");
@@ -118,6 +131,10 @@ async fn round(st: &mut LoopState) -> bool {
         st.lens.insert(c.id, c.len);
     }
     let live: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
+    let mut locations: BTreeMap<ferrofs_proto::NodeId, u64> = BTreeMap::new();
+    for s in chunks.iter().flat_map(|c| c.servers.iter()) {
+        *locations.entry(*s).or_default() += 1;
+    }
     st.lens
         .retain(|id, _| live.contains(id) || on_list.contains(id));
     let grace = service.settings.gc_grace;
@@ -132,7 +149,6 @@ async fn round(st: &mut LoopState) -> bool {
             }
         })
         .collect();
-    let busy: HashSet<ChunkId> = lock(&st.running).iter().map(|(c, _)| *c).collect();
     let snapshot = Snapshot {
         replication: service.settings.replication as usize,
         vnodes_per_weight: service.settings.vnodes_per_weight,
@@ -142,7 +158,10 @@ async fn round(st: &mut LoopState) -> bool {
         busy,
     };
     let (tasks, summary) = plan::plan(&snapshot);
-    let waiting = dispatch(st, tasks);
+    st.exec
+        .stats
+        .set_misplaced(summary.misplaced, summary.misplaced_bytes, &locations);
+    let waiting = dispatch(st, tasks, rebalance);
     let in_flight = lock(&st.running).len() as u64;
     st.exec
         .stats
@@ -152,9 +171,32 @@ async fn round(st: &mut LoopState) -> bool {
 
 /// Start tasks in plan order while slots are free. A copy does not start while a copy of
 /// a chunk with fewer live copies still runs, so the most endangered chunks finish first.
-/// True if some task had to wait.
-fn dispatch(st: &LoopState, tasks: Vec<Task>) -> bool {
+/// Rebalance moves start only when no repair is planned, not while paused, and within
+/// the throttle of both servers. True if some task had to wait.
+fn dispatch(st: &mut LoopState, tasks: Vec<Task>, rebalance: RebalanceSettings) -> bool {
+    let repairs_planned = tasks.iter().any(|t| matches!(t, Task::Copy { .. }));
+    let rate = u64::from(rebalance.rate_mib_per_sec).saturating_mul(1 << 20);
+    let now = Instant::now();
+    let mut waiting = false;
     for task in tasks {
+        if let Task::Move {
+            source,
+            target,
+            len,
+            ..
+        } = &task
+        {
+            if repairs_planned || rebalance.paused {
+                continue;
+            }
+            if st.permits.available_permits() == 0 {
+                return true;
+            }
+            if !st.throttle.try_take(source.id, target.id, *len, rate, now) {
+                waiting = true;
+                continue;
+            }
+        }
         let live = match &task {
             Task::Copy { live, .. } => Some(*live),
             _ => None,
@@ -185,5 +227,5 @@ fn dispatch(st: &LoopState, tasks: Vec<Task>) -> bool {
             drop(permit);
         });
     }
-    false
+    waiting
 }

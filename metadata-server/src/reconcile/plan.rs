@@ -59,6 +59,16 @@ pub enum Task {
     },
     /// Delete an unreferenced chunk on every server that may hold it.
     Collect { chunk: ChunkId, servers: Vec<Peer> },
+    /// Rebalance: a chunk with enough copies is not on its ring target set. Ask `target`
+    /// (a target server without a copy) to copy it from `source` and record the new copy;
+    /// a later round's surplus removal then drops the copy the ring no longer wants.
+    Move {
+        chunk: ChunkId,
+        hash: [u8; 32],
+        len: u64,
+        source: Peer,
+        target: Peer,
+    },
 }
 
 impl Task {
@@ -66,7 +76,8 @@ impl Task {
         match self {
             Task::Copy { chunk, .. }
             | Task::RemoveSurplus { chunk, .. }
-            | Task::Collect { chunk, .. } => *chunk,
+            | Task::Collect { chunk, .. }
+            | Task::Move { chunk, .. } => *chunk,
         }
     }
 }
@@ -85,10 +96,21 @@ pub struct PlanSummary {
     pub unrecoverable: u64,
     /// Garbage chunks waiting (ripe or not).
     pub garbage_pending: u64,
+    /// Live chunks with enough copies that are not all on their ring target set.
+    pub misplaced: u64,
+    /// Bytes still to copy onto target servers for those chunks.
+    pub misplaced_bytes: u64,
+}
+
+/// A holder in this state may give up its copy once the others are verified.
+fn may_drop_copy(state: ServerState) -> bool {
+    matches!(state, ServerState::Up | ServerState::Draining)
 }
 
 /// The tasks to run now: copies first, fewest live copies first; then surplus removals;
-/// then garbage collection. Chunks in `busy` are skipped.
+/// then rebalance moves; then garbage collection. Chunks in `busy` are skipped (but
+/// counted). Targets come from the ring over the eligible servers: up, weight > 0 (a
+/// draining server takes nothing and its copies count as misplaced).
 pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     let by_id: HashMap<NodeId, &DataServerInfo> = s.servers.iter().map(|d| (d.id, d)).collect();
     let peer = |id: NodeId| {
@@ -116,6 +138,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     let mut summary = PlanSummary::default();
     let mut copies: Vec<Task> = Vec::new();
     let mut surplus: Vec<Task> = Vec::new();
+    let mut moves: Vec<Task> = Vec::new();
     for c in &s.chunks {
         let live: Vec<NodeId> = c
             .servers
@@ -128,6 +151,13 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
             if live.is_empty() {
                 summary.unrecoverable += 1;
             }
+        }
+        let misplacement = (live.len() >= s.replication)
+            .then(|| misplaced(&ring, c, s.replication))
+            .filter(|missing| !missing.is_empty());
+        if let Some(missing) = &misplacement {
+            summary.misplaced += 1;
+            summary.misplaced_bytes += c.len * missing.len() as u64;
         }
         if s.busy.contains(&c.id) {
             continue;
@@ -164,8 +194,9 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
                     live: u32::try_from(up_copies).unwrap_or(u32::MAX),
                 });
             }
-        } else if live.len() > s.replication && live.iter().all(|n| state(*n) == ServerState::Up) {
-            // Keep the copies the ring prefers; drop the least preferred one.
+        } else if live.len() > s.replication && live.iter().all(|n| may_drop_copy(state(*n))) {
+            // Keep the copies the ring prefers; drop the least preferred one (a draining
+            // server is not in the ring: its copy goes first).
             let order = ring.place(c.id, ring.members().len());
             let rank = |n: &NodeId| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
             let mut ranked = live.clone();
@@ -177,6 +208,31 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
                     keep: ranked.into_iter().filter_map(peer).collect(),
                 });
             }
+        } else if let Some(missing) = misplacement {
+            // Exactly the replication factor: move only while every holder answers
+            // (a suspect holder may be about to come back or go down: wait and see).
+            if !live.iter().all(|n| may_drop_copy(state(*n))) {
+                continue;
+            }
+            let target_set = ring.place(c.id, s.replication);
+            // Read from the copy that will be dropped: it leaves the target servers' load
+            // alone. Fall back to any up holder.
+            let source = live
+                .iter()
+                .copied()
+                .find(|n| !target_set.contains(n))
+                .or_else(|| live.iter().copied().find(|n| state(*n) == ServerState::Up))
+                .and_then(peer);
+            if let (Some(source), Some(target)) = (source, missing.first().copied().and_then(peer))
+            {
+                moves.push(Task::Move {
+                    chunk: c.id,
+                    hash: c.hash,
+                    len: c.len,
+                    source,
+                    target,
+                });
+            }
         }
     }
     copies.sort_by_key(|t| match t {
@@ -185,6 +241,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     });
     let mut tasks = copies;
     tasks.extend(surplus);
+    tasks.extend(moves);
     for g in &s.garbage {
         summary.garbage_pending += 1;
         // Servers that are not up keep their entry until they are back.
@@ -204,6 +261,14 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
         });
     }
     (tasks, summary)
+}
+
+/// The ring's target servers for `c` that hold no copy (empty: well placed).
+fn misplaced(ring: &Ring, c: &LiveChunk, replication: usize) -> Vec<NodeId> {
+    ring.place(c.id, replication)
+        .into_iter()
+        .filter(|n| !c.servers.contains(n))
+        .collect()
 }
 
 #[cfg(test)]
@@ -261,8 +326,8 @@ mod tests {
     #[test]
     fn a_healthy_cluster_needs_nothing() {
         let s = snapshot(
-            (1..=4).map(|i| server(i, ServerState::Up)).collect(),
-            vec![chunk(1, &[1, 2, 3]), chunk(2, &[2, 3, 4])],
+            (1..=3).map(|i| server(i, ServerState::Up)).collect(),
+            vec![chunk(1, &[1, 2, 3]), chunk(2, &[1, 2, 3])],
         );
         let (tasks, summary) = plan(&s);
         assert!(tasks.is_empty(), "{tasks:?}");

@@ -1,12 +1,40 @@
 //! The loop's counters, shared with `ferrofs status`.
 
 use ferrofs_proto::ids::ChunkId;
-use ferrofs_proto::meta_msg::{RepairRecord, RepairStatus, RECENT_REPAIRS};
+use ferrofs_proto::meta_msg::{
+    RebalanceStatus, RepairRecord, RepairStatus, ServerChunks, RECENT_REPAIRS,
+};
+use ferrofs_proto::NodeId;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The window over which the move rate is measured.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub struct RepairStats {
     inner: Mutex<RepairStatus>,
+    rebalance: Mutex<Rebalance>,
+}
+
+#[derive(Default)]
+struct Rebalance {
+    status: RebalanceStatus,
+    /// Recent moves: when, and how many bytes.
+    recent: VecDeque<(Instant, u64)>,
+}
+
+impl Rebalance {
+    fn trim(&mut self, now: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > RATE_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
 }
 
 impl RepairStats {
@@ -47,6 +75,58 @@ impl RepairStats {
     pub fn collected(&self) {
         self.with(|s| s.garbage_collected += 1);
     }
+
+    fn with_rebalance<T>(&self, f: impl FnOnce(&mut Rebalance) -> T) -> T {
+        f(&mut self.rebalance.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A move's copy was made and committed.
+    pub fn moved(&self, bytes: u64) {
+        self.moved_at(Instant::now(), bytes);
+    }
+
+    fn moved_at(&self, now: Instant, bytes: u64) {
+        self.with_rebalance(|r| {
+            r.status.moves_done += 1;
+            r.status.bytes_moved += bytes;
+            r.recent.push_back((now, bytes));
+            r.trim(now);
+        });
+    }
+
+    /// What the planner last counted.
+    pub fn set_misplaced(&self, chunks: u64, bytes_left: u64, locations: &BTreeMap<NodeId, u64>) {
+        self.with_rebalance(|r| {
+            r.status.chunks_misplaced = chunks;
+            r.status.bytes_left = bytes_left;
+            r.status.locations = locations
+                .iter()
+                .map(|(id, chunks)| ServerChunks {
+                    id: *id,
+                    chunks: *chunks,
+                })
+                .collect();
+        });
+    }
+
+    /// Progress with the rate over the last few seconds and the ETA at that rate.
+    pub fn rebalance_snapshot(&self) -> RebalanceStatus {
+        self.rebalance_at(Instant::now())
+    }
+
+    fn rebalance_at(&self, now: Instant) -> RebalanceStatus {
+        self.with_rebalance(|r| {
+            r.trim(now);
+            let bytes: u64 = r.recent.iter().map(|(_, b)| *b).sum();
+            let mut s = r.status.clone();
+            s.bytes_per_sec = (bytes as f64 / RATE_WINDOW.as_secs_f64()) as u64;
+            s.eta_secs = (s.bytes_per_sec > 0).then(|| s.bytes_left.div_ceil(s.bytes_per_sec));
+            if s.bytes_left == 0 {
+                s.eta_secs = Some(0);
+            }
+            s
+        })
+    }
 }
 
 #[cfg(test)]
@@ -63,5 +143,37 @@ mod tests {
         assert_eq!(s.chunks_repaired, RECENT_REPAIRS as u64 + 10);
         assert_eq!(s.recent.len(), RECENT_REPAIRS);
         assert_eq!(s.recent[0].chunk, ChunkId(10));
+    }
+
+    #[test]
+    fn the_move_rate_and_eta_come_from_the_last_seconds() {
+        let stats = RepairStats::default();
+        let t0 = Instant::now();
+        let mut locations = BTreeMap::new();
+        locations.insert(NodeId(1), 5);
+        stats.set_misplaced(10, 2_000_000, &locations);
+        let s = stats.rebalance_at(t0);
+        assert_eq!(
+            (s.bytes_per_sec, s.eta_secs),
+            (0, None),
+            "nothing moved yet"
+        );
+        for i in 0..10 {
+            stats.moved_at(t0 + Duration::from_secs(i), 100_000);
+        }
+        let s = stats.rebalance_at(t0 + Duration::from_secs(9));
+        assert_eq!(s.moves_done, 10);
+        assert_eq!(s.bytes_per_sec, 100_000);
+        assert_eq!(s.eta_secs, Some(20));
+        assert_eq!(
+            s.locations,
+            vec![ServerChunks {
+                id: NodeId(1),
+                chunks: 5
+            }]
+        );
+        let s = stats.rebalance_at(t0 + Duration::from_secs(60));
+        assert_eq!(s.bytes_per_sec, 0, "old moves leave the window");
+        assert_eq!(s.moves_done, 10);
     }
 }

@@ -21,6 +21,22 @@ impl MetaService {
         Ok(self.liveness.merge(registry, &self.settings))
     }
 
+    /// The loop's rebalance progress with the settings currently in Raft state.
+    pub(crate) async fn rebalance_status(
+        &self,
+    ) -> Result<ferrofs_proto::meta_msg::RebalanceStatus, FsError> {
+        let settings = self
+            .sm
+            .read(|view| namespace::rebalance_settings(view))
+            .await
+            .map_err(|e| FsError::Internal(e.to_string()))?
+            .map_err(|e| FsError::Internal(e.to_string()))?;
+        let mut status = self.repair.rebalance_snapshot();
+        status.paused = settings.paused;
+        status.rate_mib_per_sec = settings.rate_mib_per_sec;
+        Ok(status)
+    }
+
     pub(crate) async fn cluster_map(&self) -> MetaResponse {
         let result = async {
             self.linearize().await?;
@@ -111,6 +127,7 @@ impl MetaService {
                 logical_bytes: counts.logical_bytes,
                 replication: self.settings.replication,
                 repair: self.repair.snapshot(),
+                rebalance: self.rebalance_status().await?,
             })))
         };
         result.await.unwrap_or_else(MetaResponse::Error)

@@ -73,6 +73,14 @@ impl Liveness {
         );
     }
 
+    /// The liveness state of one server from heartbeats alone (ignoring an administrative
+    /// state such as draining).
+    pub fn heard_state(&self, node: NodeId, settings: &ClusterSettings) -> ServerState {
+        let inner = self.lock();
+        let last = inner.seen.get(&node).map_or(inner.epoch, |s| s.at);
+        state_after(Instant::now().saturating_duration_since(last), settings)
+    }
+
     /// The registry's servers with liveness state and the latest reported usage.
     /// Draining and removed servers keep their administrative state.
     pub fn merge(

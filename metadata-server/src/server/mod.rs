@@ -3,6 +3,7 @@
 //! and never affects other streams.
 
 pub mod ack_early;
+mod admin;
 mod cluster;
 mod errors;
 pub mod liveness;

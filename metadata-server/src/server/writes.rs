@@ -55,6 +55,9 @@ impl MetaService {
             if let Err(e) = self.ensure_initialised().await {
                 return MetaResponse::Error(e);
             }
+            if let Err(e) = self.check_admin(&op).await {
+                return MetaResponse::Error(e);
+            }
             let ctx = ApplyContext {
                 now: Timestamp::now(),
             };

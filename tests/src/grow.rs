@@ -1,0 +1,81 @@
+//! Growing a running `TestCluster`: a new data server with its own folder, certificate,
+//! ports and weight, started as a real process that registers by itself.
+
+use crate::cluster::{bin, TestCluster};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Data server ids are this base plus the folder's ordinal (as `ferrofs dev up` does).
+const DATA_ID_BASE: u64 = 100;
+
+fn free_udp_port() -> Result<u16> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").context("binding a UDP port")?;
+    Ok(s.local_addr()?.port())
+}
+
+fn free_tcp_port() -> Result<u16> {
+    let s = std::net::TcpListener::bind("127.0.0.1:0").context("binding a TCP port")?;
+    Ok(s.local_addr()?.port())
+}
+
+/// The highest `data-N` folder ordinal in the cluster folder.
+fn last_ordinal(dir: &Path) -> Result<u64> {
+    let mut last = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        if let Some(n) = name.strip_prefix("data-").and_then(|n| n.parse().ok()) {
+            last = last.max(n);
+        }
+    }
+    Ok(last)
+}
+
+/// Create the folder of a new data server (config derived from data-1's, a fresh
+/// certificate from the cluster CA) and return its name, e.g. `data-4`.
+pub fn prepare_data_server(dir: &Path, weight: u32, zone: &str) -> Result<String> {
+    let ordinal = last_ordinal(dir)? + 1;
+    let name = format!("data-{ordinal}");
+    let folder = dir.join(&name);
+    std::fs::create_dir_all(&folder)?;
+    let out = Command::new(bin("ferrofs"))
+        .args(["cert", "issue", "--name", &name])
+        .arg("--ca")
+        .arg(dir.join("ca"))
+        .arg("--out")
+        .arg(folder.join("tls"))
+        .stdin(Stdio::null())
+        .output()
+        .context("running ferrofs cert issue")?;
+    if !out.status.success() {
+        bail!(
+            "ferrofs cert issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let template = std::fs::read_to_string(dir.join("data-1").join("data.toml"))
+        .context("reading data-1's config as a template")?;
+    let (udp, tcp) = (free_udp_port()?, free_tcp_port()?);
+    let mut lines = Vec::new();
+    for line in template.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        let line = match key {
+            "node_id" => format!("node_id = {}", DATA_ID_BASE + ordinal),
+            "listen" => format!("listen = \"127.0.0.1:{udp}\""),
+            "metrics_addr" => format!("metrics_addr = \"127.0.0.1:{tcp}\""),
+            "weight" => format!("weight = {weight}"),
+            "zone" => format!("zone = \"{zone}\""),
+            _ => line.replace("data-1", &name),
+        };
+        lines.push(line);
+    }
+    std::fs::write(folder.join("data.toml"), lines.join("\n") + "\n")?;
+    Ok(name)
+}
+
+/// Start one more data server in a running cluster; returns its name (`data-4`, ...).
+pub fn add_data_server(cluster: &mut TestCluster, weight: u32) -> Result<String> {
+    let name = prepare_data_server(cluster.dir(), weight, "")?;
+    cluster.restart(&name)?;
+    Ok(name)
+}
