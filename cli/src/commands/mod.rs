@@ -7,8 +7,8 @@ pub mod meta;
 pub mod mount;
 pub mod node;
 pub mod put_get;
-pub mod scrub;
 pub mod rebalance;
+pub mod scrub;
 pub mod status;
 
 use anyhow::anyhow;
