@@ -15,6 +15,7 @@ use crate::attr::kernel_attr;
 use crate::dir_stream::DirStream;
 use crate::error::OrErrno;
 use crate::file_io::FileIo;
+use crate::metrics::MountMetrics;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
 use crate::read_cache::Budget;
@@ -52,10 +53,16 @@ pub(crate) struct Core {
     pub(crate) dirs: parking_lot::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<DirStream>>>>,
     pub(crate) budget: Arc<Budget>,
     pub(crate) hidden: hidden::HiddenDir,
+    pub(crate) metrics: Arc<MountMetrics>,
 }
 
 impl Core {
-    pub(crate) fn new(client: Client, rt: Handle, opts: MountOptions) -> Core {
+    pub(crate) fn new(
+        client: Client,
+        rt: Handle,
+        opts: MountOptions,
+        metrics: Arc<MountMetrics>,
+    ) -> Core {
         Core {
             client,
             rt,
@@ -64,6 +71,7 @@ impl Core {
             dirs: parking_lot::Mutex::new(HashMap::new()),
             budget: Budget::new(READ_CACHE_BUDGET),
             hidden: hidden::HiddenDir::default(),
+            metrics,
         }
     }
 
