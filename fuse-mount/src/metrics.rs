@@ -212,7 +212,7 @@ impl MountMetrics {
         );
         r.register(
             "op_duration_seconds",
-            "Time from a FUSE request's arrival to its reply, by operation",
+            "Time from a FUSE request's arrival to its answer, by operation",
             latency.clone(),
         );
         let bytes_read = Counter::default();

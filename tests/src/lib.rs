@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod data;
 pub mod files;
 pub mod leader;
+pub mod metrics;
 pub mod mount;
 pub mod raw;
 pub mod wait;

@@ -100,6 +100,8 @@ impl FerroFs {
     }
 
     /// Run `work` (operation `op`) on the runtime and answer with `send` or the errno.
+    /// The metrics are recorded just before the answer, so a caller that sees the
+    /// answer also sees it counted.
     fn spawn<R, T, F, S>(&self, op: Op, reply: R, work: F, send: S)
     where
         R: ErrorReply,
@@ -111,12 +113,12 @@ impl FerroFs {
         self.core.rt.spawn(async move {
             match work.await {
                 Ok(v) => {
-                    send(reply, v);
                     timer.done(Ok(()));
+                    send(reply, v);
                 }
                 Err(e) => {
-                    reply.fail(e);
                     timer.done(Err(e));
+                    reply.fail(e);
                 }
             }
         });
@@ -440,8 +442,9 @@ impl Filesystem for FerroFs {
 
     fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let timer = self.timer(Op::Opendir);
-        reply.opened(FileHandle(self.core.opendir()), FopenFlags::empty());
+        let fh = self.core.opendir();
         timer.done(Ok(()));
+        reply.opened(FileHandle(fh), FopenFlags::empty());
     }
 
     fn readdir(
@@ -456,11 +459,11 @@ impl Filesystem for FerroFs {
         self.core.rt.spawn(async move {
             let mut reply = reply;
             let filled = core.fill_dir(ino(i), fh.0, offset, &mut reply).await;
+            timer.done(filled);
             match filled {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(e),
             }
-            timer.done(filled);
         });
     }
 
@@ -477,11 +480,11 @@ impl Filesystem for FerroFs {
         self.core.rt.spawn(async move {
             let mut sink = PlusSink { reply, ttl };
             let filled = core.fill_dir(ino(i), fh.0, offset, &mut sink).await;
+            timer.done(filled);
             match filled {
                 Ok(()) => sink.reply.ok(),
                 Err(e) => sink.reply.error(e),
             }
-            timer.done(filled);
         });
     }
 
@@ -495,8 +498,8 @@ impl Filesystem for FerroFs {
     ) {
         let timer = self.timer(Op::Releasedir);
         self.core.releasedir(fh.0);
-        reply.ok();
         timer.done(Ok(()));
+        reply.ok();
     }
 
     fn fsyncdir(
@@ -508,9 +511,8 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         // Namespace changes are committed through Raft before they are answered.
-        let timer = self.timer(Op::Fsyncdir);
+        self.timer(Op::Fsyncdir).done(Ok(()));
         reply.ok();
-        timer.done(Ok(()));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
