@@ -98,6 +98,7 @@ mod tests {
             mtime: Timestamp(5_000_000_000),
             ctime: Timestamp(0),
             generation: 3,
+            has_xattrs: false,
         };
         let k = kernel_attr(&a);
         assert_eq!(k.ino, INodeNo(42));

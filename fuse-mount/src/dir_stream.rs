@@ -151,6 +151,7 @@ mod tests {
             mtime: Timestamp(0),
             ctime: Timestamp(0),
             generation: 1,
+            has_xattrs: false,
         };
         DirEntryPlus {
             name: name.as_bytes().to_vec(),

@@ -34,6 +34,7 @@ mod perm;
 mod ranges;
 mod read_cache;
 mod write_buffer;
+mod xattr_hint;
 
 pub use error::MountError;
 pub use metrics::MountMetrics;

@@ -43,6 +43,7 @@ mod tests {
             mtime: Timestamp(0),
             ctime: Timestamp(0),
             generation: 1,
+            has_xattrs: false,
         }
     }
 

@@ -47,6 +47,9 @@ pub struct FileAttr {
     pub ctime: Timestamp,
     /// Bumped when an inode number could be reused; lets FUSE tell incarnations apart.
     pub generation: u64,
+    /// The inode has at least one extended attribute. Lets a mount answer "no such
+    /// attribute" without a round trip (the kernel asks before every write).
+    pub has_xattrs: bool,
 }
 
 /// How a time field of SetAttr changes.

@@ -427,6 +427,7 @@ mod tests {
             mtime: Timestamp(0),
             ctime: Timestamp(0),
             generation: 0,
+            has_xattrs: false,
         };
         let text = stat_text("/l", &a, Some(b"/t"));
         assert!(text.contains("File: /l -> /t"), "{text}");

@@ -50,6 +50,7 @@ fn attr(ino: u64, kind: FileKind, mode: u32) -> FileAttr {
         mtime: now,
         ctime: now,
         generation: 1,
+        has_xattrs: false,
     }
 }
 

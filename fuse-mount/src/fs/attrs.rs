@@ -1,7 +1,7 @@
 //! setattr (chmod, chown, truncate, utimens), fallocate, statfs and access.
 
 use super::entries::Caller;
-use super::{Core, Entry};
+use super::Core;
 use crate::attr::time_change;
 use crate::error::OrErrno;
 use crate::perm::allowed;
@@ -56,7 +56,7 @@ impl Core {
         change: AttrChange,
     ) -> Result<fuser::FileAttr, Errno> {
         let attr = self.apply_setattr(ino, change.to_setattr()).await?;
-        Ok(Entry::of(&self.local_view(attr).await).attr)
+        Ok(self.entry(&self.local_view(attr).await).attr)
     }
 
     async fn apply_setattr(&self, ino: InodeId, change: SetAttr) -> Result<FileAttr, Errno> {

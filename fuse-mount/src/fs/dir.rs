@@ -6,6 +6,7 @@ use super::Core;
 use crate::attr::{file_type, kernel_attr};
 use crate::dir_stream::{DirStream, Step};
 use crate::error::errno_of;
+use crate::xattr_hint::NoXattrHints;
 use ferrofs_client::{FileAttr, FileKind, InodeId, Timestamp};
 use fuser::{Errno, Generation, INodeNo, ReplyDirectory, ReplyDirectoryPlus};
 use std::sync::Arc;
@@ -36,12 +37,16 @@ impl DirSink for ReplyDirectory {
 pub(crate) struct PlusSink {
     pub(crate) reply: ReplyDirectoryPlus,
     pub(crate) ttl: Duration,
+    pub(crate) xattr_hints: Arc<NoXattrHints>,
 }
 
 impl DirSink for PlusSink {
     fn add(&mut self, offset: u64, name: &[u8], attr: &FileAttr) -> bool {
         use std::os::unix::ffi::OsStrExt;
         let k = kernel_attr(attr);
+        if name != b"." && name != b".." {
+            self.xattr_hints.note(attr);
+        }
         let name = std::ffi::OsStr::from_bytes(name);
         self.reply.add(
             INodeNo(attr.ino.0),
@@ -68,6 +73,7 @@ fn dot_attr(ino: InodeId) -> FileAttr {
         mtime: Timestamp(0),
         ctime: Timestamp(0),
         generation: 0,
+        has_xattrs: false,
     }
 }
 

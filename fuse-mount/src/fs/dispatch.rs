@@ -478,7 +478,12 @@ impl Filesystem for FerroFs {
         let (core, timer) = (self.core.clone(), self.timer(Op::Readdirplus));
         let ttl = self.core.opts.entry_ttl;
         self.core.rt.spawn(async move {
-            let mut sink = PlusSink { reply, ttl };
+            let xattr_hints = core.xattr_hints.clone();
+            let mut sink = PlusSink {
+                reply,
+                ttl,
+                xattr_hints,
+            };
             let filled = core.fill_dir(ino(i), fh.0, offset, &mut sink).await;
             timer.done(filled);
             match filled {

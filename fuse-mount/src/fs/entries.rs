@@ -22,33 +22,16 @@ fn visible(parent: InodeId, name: &[u8]) -> Result<(), Errno> {
 }
 
 impl Core {
-    /// Mode and group of a new entry: in a set-group-id folder it takes the folder's
-    /// group, and a new folder there is set-group-id too.
-    pub(crate) async fn new_owner(
-        &self,
-        parent: InodeId,
-        caller: Caller,
-        mode: u32,
-        dir: bool,
-    ) -> Result<(u32, u32), Errno> {
-        let p = self.client.getattr(parent).await.or_errno("create")?;
-        if p.mode & libc::S_ISGID != 0 {
-            let mode = if dir { mode | libc::S_ISGID } else { mode };
-            return Ok((mode, p.gid));
-        }
-        Ok((mode, caller.gid))
-    }
-
     pub(crate) async fn lookup(&self, parent: InodeId, name: &[u8]) -> Result<Entry, Errno> {
         if is_hidden_name(parent, name) {
             return Err(Errno::ENOENT);
         }
         let attr = self.client.lookup(parent, name).await.or_errno("lookup")?;
-        Ok(Entry::of(&self.local_view(attr).await))
+        Ok(self.entry(&self.local_view(attr).await))
     }
 
     pub(crate) async fn getattr(&self, ino: InodeId) -> Result<fuser::FileAttr, Errno> {
-        Ok(Entry::of(&self.fresh_attr(ino, "getattr").await?).attr)
+        Ok(self.entry(&self.fresh_attr(ino, "getattr").await?).attr)
     }
 
     pub(crate) async fn mkdir(
@@ -59,13 +42,13 @@ impl Core {
         caller: Caller,
     ) -> Result<Entry, Errno> {
         visible(parent, name)?;
-        let (mode, gid) = self.new_owner(parent, caller, mode & 0o7777, true).await?;
+        // A set-group-id parent's group (and bit) is applied by the metadata server.
         let attr = self
             .client
-            .mkdir(parent, name, mode, caller.uid, gid)
+            .mkdir(parent, name, mode & 0o7777, caller.uid, caller.gid)
             .await
             .or_errno("mkdir")?;
-        Ok(Entry::of(&attr))
+        Ok(self.entry(&attr))
     }
 
     /// Regular files and FIFOs; device nodes are refused (EPERM), sockets are not
@@ -84,13 +67,20 @@ impl Core {
             libc::S_IFCHR | libc::S_IFBLK => return Err(Errno::EPERM),
             _ => return Err(Errno::EOPNOTSUPP),
         };
-        let (mode, gid) = self.new_owner(parent, caller, mode & 0o7777, false).await?;
         let attr = self
             .client
-            .create(parent, name, kind, mode, caller.uid, gid, true)
+            .create(
+                parent,
+                name,
+                kind,
+                mode & 0o7777,
+                caller.uid,
+                caller.gid,
+                true,
+            )
             .await
             .or_errno("mknod")?;
-        Ok(Entry::of(&attr))
+        Ok(self.entry(&attr))
     }
 
     pub(crate) async fn symlink(
@@ -101,13 +91,13 @@ impl Core {
         caller: Caller,
     ) -> Result<Entry, Errno> {
         visible(parent, name)?;
-        let (_, gid) = self.new_owner(parent, caller, 0, false).await?;
+        // A set-group-id parent's group is applied by the metadata server.
         let attr = self
             .client
-            .symlink(parent, name, target, caller.uid, gid)
+            .symlink(parent, name, target, caller.uid, caller.gid)
             .await
             .or_errno("symlink")?;
-        Ok(Entry::of(&attr))
+        Ok(self.entry(&attr))
     }
 
     pub(crate) async fn link(
@@ -122,7 +112,7 @@ impl Core {
             .link(ino, new_parent, new_name)
             .await
             .or_errno("link")?;
-        Ok(Entry::of(&self.local_view(attr).await))
+        Ok(self.entry(&self.local_view(attr).await))
     }
 
     pub(crate) async fn readlink(&self, ino: InodeId) -> Result<Vec<u8>, Errno> {

@@ -24,7 +24,8 @@ impl Core {
         if is_hidden_name(parent, name) {
             return Err(Errno::EPERM);
         }
-        let (mode, gid) = self.new_owner(parent, caller, mode & 0o7777, false).await?;
+        // A set-group-id parent's group is applied by the metadata server.
+        let (mode, gid) = (mode & 0o7777, caller.gid);
         let exclusive = flags & libc::O_EXCL != 0;
         let attr = self
             .client
@@ -47,9 +48,9 @@ impl Core {
                 return Err(e);
             }
             let attr = self.fresh_attr(attr.ino, "create").await?;
-            return Ok((Entry::of(&attr), fh));
+            return Ok((self.entry(&attr), fh));
         }
-        Ok((Entry::of(&self.local_view(attr).await), fh))
+        Ok((self.entry(&self.local_view(attr).await), fh))
     }
 
     /// Open: attributes are fetched again and cached chunks dropped (close-to-open).

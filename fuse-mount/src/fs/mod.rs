@@ -19,6 +19,7 @@ use crate::metrics::MountMetrics;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
 use crate::read_cache::Budget;
+use crate::xattr_hint::NoXattrHints;
 use ferrofs_client::{Client, FileAttr, InodeId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub(crate) struct Core {
     pub(crate) dirs: parking_lot::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<DirStream>>>>,
     pub(crate) budget: Arc<Budget>,
     pub(crate) hidden: hidden::HiddenDir,
+    pub(crate) xattr_hints: Arc<NoXattrHints>,
     pub(crate) metrics: Arc<MountMetrics>,
 }
 
@@ -66,13 +68,20 @@ impl Core {
         Core {
             client,
             rt,
-            opts,
             files: OpenFiles::default(),
             dirs: parking_lot::Mutex::new(HashMap::new()),
             budget: Budget::new(READ_CACHE_BUDGET),
             hidden: hidden::HiddenDir::default(),
+            xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
+            opts,
             metrics,
         }
+    }
+
+    /// The entry reply for attributes just received from the cluster.
+    pub(crate) fn entry(&self, attr: &FileAttr) -> Entry {
+        self.xattr_hints.note(attr);
+        Entry::of(attr)
     }
 
     /// Attributes as this mount sees them: an open file's unflushed writes count, and

@@ -48,11 +48,17 @@ impl Core {
         if is_acl(name) {
             return Err(Errno::EOPNOTSUPP);
         }
+        if self.xattr_hints.known_empty(ino) {
+            return Err(Errno::ENODATA);
+        }
         let value = self.client.getxattr(ino, name).await.or_errno("getxattr")?;
         sized(value, size)
     }
 
     pub(crate) async fn listxattr(&self, ino: InodeId, size: u32) -> Result<XattrAnswer, Errno> {
+        if self.xattr_hints.known_empty(ino) {
+            return sized(Vec::new(), size);
+        }
         let names = self.client.listxattr(ino).await.or_errno("listxattr")?;
         sized(name_list(&names), size)
     }
@@ -80,6 +86,7 @@ impl Core {
         if value.len() > ferrofs_proto::limits::MAX_XATTR_VALUE_BYTES {
             return Err(Errno::E2BIG);
         }
+        self.xattr_hints.forget(ino);
         self.client
             .setxattr(ino, name, value, mode)
             .await

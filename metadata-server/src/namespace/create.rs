@@ -16,6 +16,29 @@ pub struct Owner {
     pub gid: u32,
 }
 
+impl Owner {
+    /// POSIX set-group-id directories: a new entry takes the directory's group, and a new
+    /// directory inside one is set-group-id too. Done here, inside the commit, so a client
+    /// needs no extra round trip to read the parent first.
+    fn inherit_from(self, dir: &Inode, new_dir: bool) -> Owner {
+        if dir.mode & SET_GID == 0 {
+            return self;
+        }
+        Owner {
+            mode: if new_dir {
+                self.mode | SET_GID
+            } else {
+                self.mode
+            },
+            uid: self.uid,
+            gid: dir.gid,
+        }
+    }
+}
+
+/// S_ISGID.
+const SET_GID: u32 = 0o2000;
+
 /// Create the root directory if it is missing (idempotent).
 pub fn ensure_root(tx: &mut Tx<'_>) -> OpResult<()> {
     if tx.inode(InodeId::ROOT)?.is_some() {
@@ -53,6 +76,7 @@ pub fn create(
             _ => Err(FsError::Exists.into()),
         };
     }
+    let owner = owner.inherit_from(&dir, false);
     let inode = Inode::new(kind, owner.mode, owner.uid, owner.gid, parent, tx.now);
     let ino = add_entry(tx, parent, &mut dir, name, &inode)?;
     Ok(MetaResponse::Attr(inode.attr(ino)))
@@ -71,6 +95,7 @@ pub fn mkdir(
         return Err(FsError::Exists.into());
     }
     dir.nlink = dir.nlink.checked_add(1).ok_or_else(too_many_links)?;
+    let owner = owner.inherit_from(&dir, true);
     let inode = Inode::new(
         FileKind::Dir,
         owner.mode,
@@ -98,6 +123,11 @@ pub fn symlink(
     if tx.entry(parent, name)?.is_some() {
         return Err(FsError::Exists.into());
     }
+    let gid = if dir.mode & SET_GID != 0 {
+        dir.gid
+    } else {
+        gid
+    };
     let mut inode = Inode::new(FileKind::Symlink, 0o777, uid, gid, parent, tx.now);
     inode.target = target.to_vec();
     inode.size = target.len() as u64;

@@ -53,6 +53,8 @@ pub struct Inode {
     pub parent: InodeId,
     /// Symlink target; empty for other kinds.
     pub target: Vec<u8>,
+    /// At least one extended attribute is set (kept by SetXattr / RemoveXattr).
+    pub has_xattrs: bool,
 }
 
 impl Inode {
@@ -77,6 +79,7 @@ impl Inode {
             generation: 0,
             parent,
             target: Vec::new(),
+            has_xattrs: false,
         }
     }
 
@@ -93,6 +96,7 @@ impl Inode {
             mtime: self.mtime,
             ctime: self.ctime,
             generation: self.generation,
+            has_xattrs: self.has_xattrs,
         }
     }
 

@@ -37,6 +37,7 @@ pub fn set(
         }
     }
     tx.write(Table::Xattrs, key, &value.to_vec())?;
+    inode.has_xattrs = true;
     inode.ctime = tx.now;
     tx.put_inode(ino, &inode)?;
     Ok(MetaResponse::Done)
@@ -50,6 +51,7 @@ pub fn remove(tx: &mut Tx<'_>, ino: InodeId, name: &[u8]) -> OpResult<MetaRespon
         return Err(FsError::NoAttr.into());
     }
     tx.kv.delete(Table::Xattrs, key);
+    inode.has_xattrs = list_bytes(&tx.kv, ino)? > 0;
     inode.ctime = tx.now;
     tx.put_inode(ino, &inode)?;
     Ok(MetaResponse::Done)

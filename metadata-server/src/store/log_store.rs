@@ -1,6 +1,7 @@
 //! The Raft log, vote, committed index and last-purged id in their own RocksDB.
-//! Every write is synced (`WriteOptions::set_sync(true)`) before openraft hears that
-//! it is stored, so an acknowledged vote or entry survives a crash.
+//! Every vote and log write is synced (`WriteOptions::set_sync(true)`) before openraft
+//! hears that it is stored, so an acknowledged vote or entry survives a crash. Only the
+//! committed id, a hint, is written without fsync.
 
 use super::codec;
 use super::io_err;
@@ -92,6 +93,11 @@ impl LogStore {
             .map_err(|e| io::Error::other(format!("log write task failed: {e}")))?
     }
 
+    /// Write a batch without fsync (it reaches the disk with the next synced write).
+    fn write_unsynced(&self, batch: WriteBatch) -> Result<(), io::Error> {
+        self.db.write(batch).map_err(io_err)
+    }
+
     fn last_entry_log_id(&self) -> Result<Option<LogId>, io::Error> {
         let mut iter = self.db.iterator_cf(self.cf(CF_LOG)?, IteratorMode::End);
         match iter.next() {
@@ -172,7 +178,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             Some(id) => batch.put_cf(self.cf(CF_COMMITTED)?, KEY, codec::encode(&id)?),
             None => batch.delete_cf(self.cf(CF_COMMITTED)?, KEY),
         }
-        self.write_synced(batch).await
+        // Not synced: the committed id is a hint for re-applying after a restart (openraft
+        // does not require it to be durable); a stale one only means waiting for the leader.
+        self.write_unsynced(batch)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {

@@ -185,6 +185,9 @@ fn read_applied(view: &SmView<'_>) -> Result<(Option<LogId>, StoredMembership), 
 
 /// Stream every snapshot column family of a point-in-time view into a file.
 fn build(sm: &SmDb, snapshots: &SnapshotDir) -> Result<MetaSnapshot, io::Error> {
+    // Applying does not fsync; openraft purges the log up to this snapshot, so what it
+    // covers must be durable in the state machine too.
+    sm.sync()?;
     let view = SmView::snapshot(sm);
     let (last_log_id, last_membership) = read_applied(&view)?;
     let meta = SnapshotMeta {
@@ -357,8 +360,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             for entry in &batch {
                 out.push(apply_entry(&db, entry)?);
             }
-            // One fsync for the group: applied state is durable before anyone hears of it.
-            db.sync()?;
+            // No fsync here: the log is synced on a majority before an entry is applied, and
+            // after a crash openraft re-applies from the durable log. A snapshot syncs the
+            // state machine first (`build`), so the log is never purged past what is durable.
             Ok::<_, io::Error>(out)
         })
         .await

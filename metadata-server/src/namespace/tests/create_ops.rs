@@ -249,3 +249,60 @@ fn lookup_of_dot_and_dot_dot() {
     assert_eq!(fs.rename(a, "b", ROOT, "b"), MetaResponse::Done);
     assert_eq!(fs.lookup(b, "..").expect("..").ino, ROOT);
 }
+
+#[test]
+fn a_set_group_id_directory_passes_its_group_down() {
+    use ferrofs_proto::attr::SetAttr;
+    let mut fs = Fs::new();
+    let d = fs.mkdir(ROOT, "shared");
+    fs.ok_attr(MetaOp::SetAttr {
+        ino: d,
+        attr: SetAttr {
+            mode: Some(0o2775),
+            gid: Some(50),
+            ..SetAttr::default()
+        },
+    });
+    let file = fs.ok_attr(MetaOp::Create {
+        parent: d,
+        name: b"f".to_vec(),
+        kind: FileKind::File,
+        mode: 0o644,
+        uid: 7,
+        gid: 7,
+        exclusive: true,
+    });
+    assert_eq!((file.uid, file.gid, file.mode), (7, 50, 0o644));
+    let sub = fs.ok_attr(MetaOp::Mkdir {
+        parent: d,
+        name: b"sub".to_vec(),
+        mode: 0o755,
+        uid: 7,
+        gid: 7,
+    });
+    assert_eq!(
+        (sub.gid, sub.mode),
+        (50, 0o2755),
+        "a new directory is set-group-id too"
+    );
+    let link = fs.ok_attr(MetaOp::Symlink {
+        parent: d,
+        name: b"l".to_vec(),
+        target: b"f".to_vec(),
+        uid: 7,
+        gid: 7,
+    });
+    assert_eq!(link.gid, 50);
+    let plain = fs.ok_attr(MetaOp::Mkdir {
+        parent: ROOT,
+        name: b"plain".to_vec(),
+        mode: 0o755,
+        uid: 7,
+        gid: 7,
+    });
+    assert_eq!(
+        (plain.gid, plain.mode),
+        (7, 0o755),
+        "no set-group-id bit: the caller's group"
+    );
+}

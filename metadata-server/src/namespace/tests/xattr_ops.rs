@@ -132,3 +132,24 @@ fn listing_size_is_bounded() {
         XattrMode::Replace,
     ));
 }
+
+#[test]
+fn attributes_say_whether_any_xattr_is_set() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "f");
+    assert!(!fs.attr(f).has_xattrs);
+    fs.ok(set(f, "user.a", b"1", XattrMode::Upsert));
+    fs.ok(set(f, "user.b", b"2", XattrMode::Upsert));
+    assert!(fs.attr(f).has_xattrs);
+    assert!(fs.lookup(ROOT, "f").expect("lookup").has_xattrs);
+    fs.ok(MetaOp::RemoveXattr {
+        ino: f,
+        name: b"user.a".to_vec(),
+    });
+    assert!(fs.attr(f).has_xattrs, "user.b is still set");
+    fs.ok(MetaOp::RemoveXattr {
+        ino: f,
+        name: b"user.b".to_vec(),
+    });
+    assert!(!fs.attr(f).has_xattrs, "none left");
+}
