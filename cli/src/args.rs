@@ -428,6 +428,11 @@ pub struct MountArgs {
     /// Set by --background on the process it starts: leave the terminal's session.
     #[arg(long, hide = true)]
     pub detached_child: bool,
+    /// Serve the mount's Prometheus metrics (FUSE operation counts, latencies, errors,
+    /// bytes) at http://ADDR/metrics, e.g. 127.0.0.1:9400; overrides `metrics_addr` in
+    /// the client config.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

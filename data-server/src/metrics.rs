@@ -202,9 +202,7 @@ impl DataMetrics {
 
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        ferrofs_metrics_http::encode(&self.registry)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::scrub_control::ScrubControl;
 use crate::service::Service;
 use crate::store::ChunkStore;
 use anyhow::Context;
+use ferrofs_metrics_http::HttpServer;
 use ferrofs_proto::config::DataConfig;
 use ferrofs_proto::endpoint::{serve_streams, server_endpoint, Connector};
 use ferrofs_proto::tls::TlsIdentity;
@@ -134,17 +135,15 @@ impl DataServer {
         )));
         let http_addr = match config.metrics_addr {
             Some(at) => {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("listening for HTTP on {at}"))?;
-                let bound = listener.local_addr().context("reading the HTTP address")?;
                 let sources = Arc::new(MetricsSources {
                     metrics: metrics.clone(),
                     store: store.clone(),
                     scrub: scrub_stats.clone(),
                     heartbeat: heartbeat_stats.clone(),
                 });
-                tasks.push(tokio::spawn(crate::http::serve(listener, sources)));
+                let server = HttpServer::start_metrics(at, sources).await?;
+                let bound = server.local_addr();
+                tasks.extend(server.into_task());
                 tracing::info!(addr = %bound, "serving metrics over HTTP");
                 Some(bound)
             }

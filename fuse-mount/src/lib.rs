@@ -17,12 +17,16 @@
 //! - Kernel caches: attributes and names for `attr_ttl` / `entry_ttl` (1 s by
 //!   default). Close-to-open holds across mounts once those have expired; a mount
 //!   with both at zero sees another mount's closed writes at its next open.
+//! - Every FUSE operation is counted and timed, with its errno when it fails, and the
+//!   bytes read and written are counted (`metrics`); `ferrofs mount --metrics-addr`
+//!   serves them to Prometheus.
 
 mod attr;
 mod dir_stream;
 mod error;
 mod file_io;
 mod fs;
+mod metrics;
 mod mount;
 mod open_files;
 mod options;
@@ -33,5 +37,6 @@ mod write_buffer;
 mod xattr_hint;
 
 pub use error::MountError;
-pub use mount::{mount_blocking, unmount};
+pub use metrics::MountMetrics;
+pub use mount::{mount_blocking, mount_blocking_with_metrics, unmount};
 pub use options::MountOptions;

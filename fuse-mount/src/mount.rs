@@ -4,6 +4,7 @@
 
 use crate::error::MountError;
 use crate::fs::FerroFs;
+use crate::metrics::MountMetrics;
 use crate::options::MountOptions;
 use ferrofs_client::Client;
 use std::path::{Component, Path, PathBuf};
@@ -31,8 +32,22 @@ pub fn mount_blocking(
     opts: &MountOptions,
     shutdown: Receiver<()>,
 ) -> Result<(), MountError> {
+    let metrics = Arc::new(MountMetrics::new());
+    mount_blocking_with_metrics(client, runtime, mountpoint, opts, shutdown, metrics)
+}
+
+/// `mount_blocking`, counting every FUSE operation in `metrics` (which the caller may
+/// serve over HTTP while the mount runs).
+pub fn mount_blocking_with_metrics(
+    client: Client,
+    runtime: tokio::runtime::Handle,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    shutdown: Receiver<()>,
+    metrics: Arc<MountMetrics>,
+) -> Result<(), MountError> {
     prepare_mountpoint(mountpoint)?;
-    let fs = FerroFs::new(client, runtime, opts.clone());
+    let fs = FerroFs::new(client, runtime, opts.clone(), metrics);
     let config = opts.fuser_config();
     let mut session =
         fuser::Session::new(fs, mountpoint, &config).map_err(|source| MountError::Mount {

@@ -116,6 +116,18 @@ fn data_reads_back_as_written() -> anyhow::Result<()> {
     f.set_len(0)?;
     assert_eq!(std::fs::read(p("big"))?.len(), 0);
     drop(f);
+    // The same by path, on a file no one has open (truncate(2) also sets mtime).
+    let closed = pattern(9, cs as usize + 3000);
+    std::fs::write(p("closed"), &closed)?;
+    nix::unistd::truncate(&p("closed"), (cs + 10) as i64)?;
+    nix::unistd::truncate(&p("closed"), (cs + 3000) as i64)?;
+    let back = std::fs::read(p("closed"))?;
+    assert_eq!(back.len(), closed.len());
+    assert_eq!(&back[..cs as usize + 10], &closed[..cs as usize + 10]);
+    assert!(
+        back[cs as usize + 10..].iter().all(|b| *b == 0),
+        "bytes past a truncation by path read as zeros"
+    );
     eprintln!("phase 4: truncate shrinks and grows with zeros");
 
     // Phase 5: O_APPEND appends, O_TRUNC empties, fsync makes data visible to the cluster.

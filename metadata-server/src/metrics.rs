@@ -1,7 +1,7 @@
 //! Prometheus metrics of a metadata server: Raft state, requests per kind, and (on
 //! the leader) the cluster as the leader sees it. Served at `/metrics` by `http`.
 
-use ferrofs_proto::meta_msg::{DataServerInfo, MetaOp, MetaRequest, RepairStatus, ServerState};
+use ferrofs_proto::meta_msg::{DataServerInfo, MetaRequest, RepairStatus, ServerState};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -316,9 +316,7 @@ impl MetaMetrics {
 
     /// The registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        ferrofs_metrics_http::encode(&self.registry)
     }
 }
 
@@ -346,38 +344,11 @@ pub fn request_kind(req: &MetaRequest) -> &'static str {
         MetaRequest::StatFs => "statfs",
         MetaRequest::ClusterStatus => "cluster_status",
         MetaRequest::ClusterMap => "cluster_map",
-        MetaRequest::Mutate { op, .. } => op_kind(op),
+        MetaRequest::Mutate { op, .. } => crate::types::op_name(op),
         MetaRequest::Heartbeat(_) => "heartbeat",
         MetaRequest::Raft(_) => "raft",
         #[allow(unreachable_patterns)]
         _ => "other",
-    }
-}
-
-fn op_kind(op: &MetaOp) -> &'static str {
-    match op {
-        MetaOp::Create { .. } => "create",
-        MetaOp::Mkdir { .. } => "mkdir",
-        MetaOp::Symlink { .. } => "symlink",
-        MetaOp::Link { .. } => "link",
-        MetaOp::Unlink { .. } => "unlink",
-        MetaOp::Rmdir { .. } => "rmdir",
-        MetaOp::Rename { .. } => "rename",
-        MetaOp::SetAttr { .. } => "setattr",
-        MetaOp::SetXattr { .. } => "setxattr",
-        MetaOp::RemoveXattr { .. } => "removexattr",
-        MetaOp::CommitChunks { .. } => "commit_chunks",
-        MetaOp::RegisterDataServer { .. } => "register_data_server",
-        MetaOp::ReportBadReplica { .. } => "report_bad_replica",
-        MetaOp::AddReplica { .. } => "add_replica",
-        MetaOp::RemoveReplica { .. } => "remove_replica",
-        MetaOp::GarbageDeleted { .. } => "garbage_deleted",
-        MetaOp::SetDataServer { .. } => "set_data_server",
-        MetaOp::RemoveDataServer { .. } => "remove_data_server",
-        MetaOp::SetRebalance { .. } => "set_rebalance",
-        MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
-        #[allow(unreachable_patterns)]
-        _ => "other_mutation",
     }
 }
 
@@ -480,7 +451,7 @@ mod tests {
     fn names_mutations_by_op() {
         let req = MetaRequest::Mutate {
             id: ferrofs_proto::RequestId::default(),
-            op: MetaOp::Unlink {
+            op: ferrofs_proto::meta_msg::MetaOp::Unlink {
                 parent: ferrofs_proto::InodeId(1),
                 name: b"x".to_vec(),
             },

@@ -5,6 +5,7 @@ use crate::network::Network;
 use crate::server::{MetaService, Timeouts};
 use crate::store::{self, StateMachine};
 use crate::types::MetaRaft;
+use ferrofs_metrics_http::HttpError;
 use ferrofs_proto::config::{MetaConfig, Validate};
 use ferrofs_proto::endpoint::{serve_streams, server_endpoint, Connector};
 use ferrofs_proto::tls::TlsIdentity;
@@ -198,14 +199,14 @@ async fn start_http(
     endpoint: &quinn::Endpoint,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<SocketAddr, MetaError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| MetaError::Http { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| MetaError::Http { addr, source })?;
     let app = crate::http::HttpApp::new(service, Connector::new(endpoint.clone()));
-    tasks.push(tokio::spawn(crate::http::serve(listener, Arc::new(app))));
+    let server = crate::http::start(addr, Arc::new(app))
+        .await
+        .map_err(|e| match e {
+            HttpError::Bind { addr, source } => MetaError::Http { addr, source },
+        })?;
+    let bound = server.local_addr();
+    tasks.extend(server.into_task());
     tracing::info!(addr = %bound, "serving metrics and the dashboard over HTTP");
     Ok(bound)
 }

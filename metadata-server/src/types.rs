@@ -50,7 +50,8 @@ impl fmt::Display for MetaCommand {
     }
 }
 
-/// A short name of an op, for logs and spans.
+/// A short name of an op, for logs and spans, and the `op` label of the metrics (which
+/// the Grafana dashboard in deploy/ and the tests query): snake_case.
 pub fn op_name(op: &MetaOp) -> &'static str {
     match op {
         MetaOp::Create { .. } => "create",
@@ -63,16 +64,16 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::SetAttr { .. } => "setattr",
         MetaOp::SetXattr { .. } => "setxattr",
         MetaOp::RemoveXattr { .. } => "removexattr",
-        MetaOp::CommitChunks { .. } => "commit-chunks",
-        MetaOp::RegisterDataServer { .. } => "register-data-server",
-        MetaOp::ReportBadReplica { .. } => "report-bad-replica",
-        MetaOp::AddReplica { .. } => "add-replica",
-        MetaOp::RemoveReplica { .. } => "remove-replica",
-        MetaOp::GarbageDeleted { .. } => "garbage-deleted",
-        MetaOp::SetDataServer { .. } => "set-data-server",
-        MetaOp::RemoveDataServer { .. } => "remove-data-server",
-        MetaOp::SetRebalance { .. } => "set-rebalance",
-        MetaOp::RegisterDataServerWeighted { .. } => "register-data-server",
+        MetaOp::CommitChunks { .. } => "commit_chunks",
+        MetaOp::RegisterDataServer { .. } => "register_data_server",
+        MetaOp::ReportBadReplica { .. } => "report_bad_replica",
+        MetaOp::AddReplica { .. } => "add_replica",
+        MetaOp::RemoveReplica { .. } => "remove_replica",
+        MetaOp::GarbageDeleted { .. } => "garbage_deleted",
+        MetaOp::SetDataServer { .. } => "set_data_server",
+        MetaOp::RemoveDataServer { .. } => "remove_data_server",
+        MetaOp::SetRebalance { .. } => "set_rebalance",
+        MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
     }
 }
 

@@ -339,6 +339,10 @@ pub struct ClientConfig {
     /// Chunk uploads or downloads in flight per file.
     #[serde(default = "default_parallel_chunks")]
     pub parallel_chunks: usize,
+    /// Where `ferrofs mount` serves its Prometheus metrics (`/metrics`); none if unset.
+    /// `ferrofs mount --metrics-addr` overrides it.
+    #[serde(default)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 fn default_request_timeout() -> Duration {

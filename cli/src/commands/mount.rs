@@ -1,9 +1,10 @@
 //! `ferrofs mount` and `ferrofs umount`.
 
 use crate::args::{MountArgs, UmountArgs};
-use crate::client_config::connect;
+use crate::client_config::load_client_config;
 use crate::mounting::{background, check, mount_options, serve};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use ferrofs_client::Client;
 use std::path::PathBuf;
 
 /// Mount the cluster on MNT: in the foreground until Ctrl-C/SIGTERM/unmount, or with
@@ -18,8 +19,12 @@ pub async fn mount(config: Option<PathBuf>, verbose: u8, args: MountArgs) -> Res
     if args.background {
         return background::start(config, verbose, &args, &target).await;
     }
-    let client = connect(config).await?;
-    serve::serve(client, &target, mount_options(&args)).await
+    let cfg = load_client_config(config)?;
+    let metrics_addr = args.metrics_addr.or(cfg.metrics_addr);
+    let client = Client::connect(cfg)
+        .await
+        .context("connecting to the cluster")?;
+    serve::serve(client, &target, mount_options(&args), metrics_addr).await
 }
 
 /// Unmount MNT, also when its mount process was killed.

@@ -367,6 +367,9 @@ fn write_client(ca: &ClusterCa, layout: &Layout) -> Result<()> {
         failover_timeout: Duration::from_secs(30),
         read_policy: ReadPolicy::default(),
         parallel_chunks: 4,
+        // Not here: every mount of this config would ask for the same port. `dev up
+        // --mount` gives its mount one with --metrics-addr.
+        metrics_addr: None,
     };
     write_toml(&layout.client_config_path(), &cfg)
 }

@@ -116,13 +116,29 @@ async fn up(args: DevUpArgs) -> Result<()> {
     );
 
     if let Some(target) = &mount_target {
-        if !mount_cluster(&layout, target, args.timeout, &mut signals, &mut children).await? {
+        let metrics_addr = match mount::pick_metrics_addr(&layout) {
+            Ok(addr) => addr,
+            Err(e) => {
+                stop(&layout, &mut children).await;
+                return Err(e);
+            }
+        };
+        let mounted = mount_cluster(
+            &layout,
+            target,
+            metrics_addr,
+            args.timeout,
+            &mut signals,
+            &mut children,
+        );
+        if !mounted.await? {
             if args.detach {
                 bail!("interrupted while mounting the cluster");
             }
             return Ok(());
         }
         println!("mounted on {}", target.display());
+        println!("metrics mount: http://{metrics_addr}/metrics");
     }
 
     if args.detach {
@@ -136,16 +152,18 @@ async fn up(args: DevUpArgs) -> Result<()> {
     Ok(())
 }
 
-/// Start the mount process, wait until its mount is live and record it in DIR/pids.
-/// Everything is stopped on failure (an error) or on Ctrl-C (`Ok(false)`).
+/// Start the mount process (metrics on `metrics_addr`), wait until its mount is live
+/// and record it in DIR/pids. Everything is stopped on failure (an error) or on Ctrl-C
+/// (`Ok(false)`).
 async fn mount_cluster(
     layout: &Layout,
     target: &Path,
+    metrics_addr: std::net::SocketAddr,
     timeout: std::time::Duration,
     signals: &mut Signals,
     children: &mut Vec<Running>,
 ) -> Result<bool> {
-    let mut running = match mount::spawn(layout, target) {
+    let mut running = match mount::spawn(layout, target, metrics_addr) {
         Ok(started) => started,
         Err(e) => {
             stop(layout, children).await;

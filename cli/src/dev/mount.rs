@@ -1,15 +1,19 @@
 //! `dev up --mount MNT`: the local cluster's mount process. It is `ferrofs mount MNT
 //! --config DIR/client.toml`, recorded in DIR/pids as `mount` with its mount point in
-//! DIR/mountpoint and its output in DIR/mount.log. On the way down it is stopped before
-//! the servers (so it can flush), and a mount it leaves behind is cleared.
+//! DIR/mountpoint and its output in DIR/mount.log. It serves its metrics on a free
+//! loopback port (`--metrics-addr`). On the way down it is stopped before the servers
+//! (so it can flush), and a mount it leaves behind is cleared.
 
 use super::layout::Layout;
 use super::pids::PidEntry;
+use super::ports::pick_free_tcp_ports;
 use super::processes::{self, Running, STOP_GRACE};
 use crate::mounting::check::{self, top_mount};
 use crate::mounting::live::wait_live;
 use crate::mounting::mountinfo;
 use anyhow::{Context, Result};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -27,8 +31,22 @@ pub fn prepare(mnt: &Path) -> Result<PathBuf> {
     check::prepare_mount_point(mnt, true)
 }
 
-/// Start the mount process (it mounts in the background: see `wait`).
-pub fn spawn(layout: &Layout, target: &Path) -> Result<Running> {
+/// A free loopback address for the mount's metrics, apart from the servers' ports.
+pub fn pick_metrics_addr(layout: &Layout) -> Result<SocketAddr> {
+    let used: BTreeSet<u16> = layout
+        .processes()
+        .filter_map(|p| p.metrics_addr.map(|a| a.port()))
+        .collect();
+    let port = pick_free_tcp_ports(1, &used)?
+        .first()
+        .copied()
+        .context("no free TCP port for the mount's metrics")?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Start the mount process, serving its metrics on `metrics_addr` (it mounts in the
+/// background: see `wait`).
+pub fn spawn(layout: &Layout, target: &Path, metrics_addr: SocketAddr) -> Result<Running> {
     let file = layout.dir.join(MOUNTPOINT_FILE);
     std::fs::write(&file, format!("{}\n", target.display()))
         .with_context(|| format!("writing {}", file.display()))?;
@@ -47,6 +65,8 @@ pub fn spawn(layout: &Layout, target: &Path) -> Result<Running> {
         .arg(layout.client_config_path())
         .arg("mount")
         .arg(target)
+        .arg("--metrics-addr")
+        .arg(metrics_addr.to_string())
         .current_dir(&layout.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))

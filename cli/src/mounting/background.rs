@@ -85,6 +85,10 @@ fn child_args(config: &Path, verbose: u8, args: &MountArgs, target: &Path) -> Ve
     if args.read_only {
         out.push("--read-only".into());
     }
+    if let Some(addr) = args.metrics_addr {
+        out.push("--metrics-addr".into());
+        out.push(addr.to_string().into());
+    }
     if verbose > 0 {
         out.push(format!("-{}", "v".repeat(usize::from(verbose.min(3)))).into());
     }
@@ -128,6 +132,8 @@ mod tests {
             "--read-only",
             "--attr-ttl",
             "250ms",
+            "--metrics-addr",
+            "127.0.0.1:9400",
             "--background",
         ])
         .expect("parse");
@@ -148,6 +154,8 @@ mod tests {
         assert_eq!(c.options, vec!["noatime"]);
         assert_eq!(c.attr_ttl, args.attr_ttl);
         assert_eq!(c.entry_ttl, args.entry_ttl);
+        assert_eq!(c.metrics_addr, args.metrics_addr);
+        assert!(c.metrics_addr.is_some());
     }
 
     #[test]

@@ -1,19 +1,40 @@
 //! The foreground mount: serve the FUSE session on a plain thread until Ctrl-C,
-//! SIGTERM or an unmount from outside, then unmount cleanly.
+//! SIGTERM or an unmount from outside, then unmount cleanly. With a metrics address,
+//! the mount's FUSE operation metrics are served over HTTP meanwhile.
 
 use crate::signals::Signals;
 use anyhow::{anyhow, Context, Result};
 use ferrofs_client::Client;
-use ferrofs_fuse::{mount_blocking, MountError, MountOptions};
+use ferrofs_fuse::{mount_blocking_with_metrics, MountError, MountMetrics, MountOptions};
+use ferrofs_metrics_http::HttpServer;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Mount `client`'s cluster on `target` and serve it until a signal or an unmount
 /// from outside. A first SIGINT/SIGTERM unmounts (lazily if files are still open, then
 /// waiting for their last close); a second one stops waiting and exits, leaving the
-/// mount detached.
-pub async fn serve(client: Client, target: &Path, opts: MountOptions) -> Result<()> {
+/// mount detached. With `metrics_addr`, Prometheus metrics are served there until the
+/// mount ends.
+pub async fn serve(
+    client: Client,
+    target: &Path,
+    opts: MountOptions,
+    metrics_addr: Option<SocketAddr>,
+) -> Result<()> {
     let mut signals = Signals::install()?;
+    let metrics = Arc::new(MountMetrics::new());
+    let http = match metrics_addr {
+        Some(addr) => {
+            let server = HttpServer::start_metrics(addr, metrics.clone())
+                .await
+                .context("serving the mount's metrics")?;
+            tracing::info!(addr = %server.local_addr(), "serving mount metrics over HTTP");
+            Some(server)
+        }
+        None => None,
+    };
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let (done_tx, mut done_rx) = oneshot::channel::<Result<(), MountError>>();
     let runtime = tokio::runtime::Handle::current();
@@ -22,7 +43,14 @@ pub async fn serve(client: Client, target: &Path, opts: MountOptions) -> Result<
     std::thread::Builder::new()
         .name("ferrofs-fuse".into())
         .spawn(move || {
-            let served = mount_blocking(session_client, runtime, &mount_point, &opts, stop_rx);
+            let served = mount_blocking_with_metrics(
+                session_client,
+                runtime,
+                &mount_point,
+                &opts,
+                stop_rx,
+                metrics,
+            );
             let _ = done_tx.send(served);
         })
         .context("starting the mount thread")?;
@@ -49,6 +77,9 @@ pub async fn serve(client: Client, target: &Path, opts: MountOptions) -> Result<
             }
         }
     };
+    if let Some(server) = http {
+        server.stop().await;
+    }
     client.shutdown().await;
     match served {
         // MountError names the mount point itself.

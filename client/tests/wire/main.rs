@@ -74,6 +74,7 @@ impl Cluster {
             failover_timeout: Duration::from_secs(5),
             read_policy: ReadPolicy::LeastLoaded,
             parallel_chunks: 4,
+            metrics_addr: None,
         }
     }
 

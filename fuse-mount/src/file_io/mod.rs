@@ -181,14 +181,9 @@ impl FileIo {
     pub(crate) async fn setattr(&self, change: SetAttr) -> Result<FileAttr, Errno> {
         let mut st = self.state.lock().await;
         self.flush_locked(&mut st).await?;
-        if let Some(size) = change.size {
-            if size < st.committed_size {
-                cut_last_chunk(&self.client, self.ino, size).await?;
-            }
-        }
         let attr = self
             .client
-            .setattr(self.ino, change)
+            .truncate_with(self.ino, change)
             .await
             .or_errno("setattr")?;
         st.committed_size = attr.size;
@@ -306,29 +301,4 @@ impl FileIo {
             None => Ok(()),
         }
     }
-}
-
-/// Rewrite the chunk holding byte `new_size - 1` cut at `new_size`, before the file is
-/// shrunk to `new_size` (the metadata keeps a cut chunk whole; see `FileIo::setattr`).
-pub(crate) async fn cut_last_chunk(
-    client: &Client,
-    ino: InodeId,
-    new_size: u64,
-) -> Result<(), Errno> {
-    let cs = client.chunk_size().max(1);
-    let keep = new_size % cs;
-    if keep == 0 {
-        return Ok(());
-    }
-    let index = new_size / cs;
-    let mut data = client
-        .read_at(ino, index * cs, keep)
-        .await
-        .or_errno("truncate")?;
-    data.resize(keep as usize, 0);
-    client
-        .write_chunks(ino, vec![(index, Bytes::from(data))], 0)
-        .await
-        .or_errno("truncate")?;
-    Ok(())
 }

@@ -4,7 +4,6 @@ use super::entries::Caller;
 use super::Core;
 use crate::attr::time_change;
 use crate::error::OrErrno;
-use crate::file_io::cut_last_chunk;
 use crate::perm::allowed;
 use ferrofs_client::{FileAttr, InodeId, SetAttr};
 use fuser::{Errno, TimeOrNow};
@@ -64,13 +63,11 @@ impl Core {
         if let Some(io) = self.files.io(ino) {
             return io.setattr(change).await;
         }
-        if let Some(size) = change.size {
-            let now = self.client.getattr(ino).await.or_errno("setattr")?;
-            if size < now.size {
-                cut_last_chunk(&self.client, ino, size).await?;
-            }
-        }
-        self.client.setattr(ino, change).await.or_errno("setattr")
+        // A shrink rewrites the cut chunk first (`Client::truncate_with`).
+        self.client
+            .truncate_with(ino, change)
+            .await
+            .or_errno("setattr")
     }
 
     /// Mode 0 extends the file to `offset + length` if it is shorter (space is not

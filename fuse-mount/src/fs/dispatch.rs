@@ -7,6 +7,7 @@ use super::dir::PlusSink;
 use super::entries::Caller;
 use super::xattr::XattrAnswer;
 use super::{Core, Entry};
+use crate::metrics::{MountMetrics, Op, OpTimer};
 use crate::options::MountOptions;
 use ferrofs_client::{Client, InodeId};
 use fuser::{
@@ -78,49 +79,70 @@ pub(crate) struct FerroFs {
 }
 
 impl FerroFs {
-    pub(crate) fn new(client: Client, rt: Handle, opts: MountOptions) -> FerroFs {
+    pub(crate) fn new(
+        client: Client,
+        rt: Handle,
+        opts: MountOptions,
+        metrics: Arc<MountMetrics>,
+    ) -> FerroFs {
         FerroFs {
-            core: Arc::new(Core::new(client, rt, opts)),
+            core: Arc::new(Core::new(client, rt, opts, metrics)),
         }
+    }
+
+    /// Start timing `op` (recorded by `OpTimer::done` when it is answered).
+    fn timer(&self, op: Op) -> OpTimer {
+        OpTimer::start(&self.core.metrics, op)
     }
 
     fn ttls(&self) -> (Duration, Duration) {
         (self.core.opts.attr_ttl, self.core.opts.entry_ttl)
     }
 
-    /// Run `work` on the runtime and answer with `send` or the errno.
-    fn spawn<R, T, F, S>(&self, reply: R, work: F, send: S)
+    /// Run `work` (operation `op`) on the runtime and answer with `send` or the errno.
+    /// The metrics are recorded just before the answer, so a caller that sees the
+    /// answer also sees it counted.
+    fn spawn<R, T, F, S>(&self, op: Op, reply: R, work: F, send: S)
     where
         R: ErrorReply,
         T: Send + 'static,
         F: Future<Output = Result<T, Errno>> + Send + 'static,
         S: FnOnce(R, T) + Send + 'static,
     {
+        let timer = self.timer(op);
         self.core.rt.spawn(async move {
             match work.await {
-                Ok(v) => send(reply, v),
-                Err(e) => reply.fail(e),
+                Ok(v) => {
+                    timer.done(Ok(()));
+                    send(reply, v);
+                }
+                Err(e) => {
+                    timer.done(Err(e));
+                    reply.fail(e);
+                }
             }
         });
     }
 
     fn reply_entry(
         &self,
+        op: Op,
         reply: ReplyEntry,
         work: impl Future<Output = Result<Entry, Errno>> + Send + 'static,
     ) {
         let (attr_ttl, entry_ttl) = self.ttls();
-        self.spawn(reply, work, move |r, e: Entry| {
+        self.spawn(op, reply, work, move |r, e: Entry| {
             r.entry_with_ttls(&attr_ttl, &entry_ttl, &e.attr, Generation(e.generation))
         });
     }
 
     fn reply_empty(
         &self,
+        op: Op,
         reply: ReplyEmpty,
         work: impl Future<Output = Result<(), Errno>> + Send + 'static,
     ) {
-        self.spawn(reply, work, |r, ()| r.ok());
+        self.spawn(op, reply, work, |r, ()| r.ok());
     }
 }
 
@@ -160,13 +182,16 @@ impl Filesystem for FerroFs {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
-        self.reply_entry(reply, async move { core.lookup(ino(parent), &name).await });
+        self.reply_entry(Op::Lookup, reply, async move {
+            core.lookup(ino(parent), &name).await
+        });
     }
 
     fn getattr(&self, _req: &Request, i: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let core = self.core.clone();
         let ttl = self.core.opts.attr_ttl;
         self.spawn(
+            Op::Getattr,
             reply,
             async move { core.getattr(ino(i)).await },
             move |r, a| r.attr(&ttl, &a),
@@ -202,6 +227,7 @@ impl Filesystem for FerroFs {
             mtime,
         };
         self.spawn(
+            Op::Setattr,
             reply,
             async move { core.setattr(ino(i), change).await },
             move |r, a| r.attr(&ttl, &a),
@@ -211,6 +237,7 @@ impl Filesystem for FerroFs {
     fn readlink(&self, _req: &Request, i: INodeNo, reply: ReplyData) {
         let core = self.core.clone();
         self.spawn(
+            Op::Readlink,
             reply,
             async move { core.readlink(ino(i)).await },
             |r, t: Vec<u8>| r.data(&t),
@@ -229,7 +256,7 @@ impl Filesystem for FerroFs {
     ) {
         let (core, name, who) = (self.core.clone(), name.as_bytes().to_vec(), caller(req));
         let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
-        self.reply_entry(reply, async move {
+        self.reply_entry(Op::Mknod, reply, async move {
             core.mknod(ino(parent), &name, mode, who).await
         });
     }
@@ -244,19 +271,23 @@ impl Filesystem for FerroFs {
         reply: ReplyEntry,
     ) {
         let (core, name, who) = (self.core.clone(), name.as_bytes().to_vec(), caller(req));
-        self.reply_entry(reply, async move {
+        self.reply_entry(Op::Mkdir, reply, async move {
             core.mkdir(ino(parent), &name, mode & !umask, who).await
         });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
-        self.reply_empty(reply, async move { core.unlink(ino(parent), &name).await });
+        self.reply_empty(Op::Unlink, reply, async move {
+            core.unlink(ino(parent), &name).await
+        });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
-        self.reply_empty(reply, async move { core.rmdir(ino(parent), &name).await });
+        self.reply_empty(Op::Rmdir, reply, async move {
+            core.rmdir(ino(parent), &name).await
+        });
     }
 
     fn symlink(
@@ -272,7 +303,7 @@ impl Filesystem for FerroFs {
             link_name.as_bytes().to_vec(),
             target.as_os_str().as_bytes().to_vec(),
         );
-        self.reply_entry(reply, async move {
+        self.reply_entry(Op::Symlink, reply, async move {
             core.symlink(ino(parent), &name, &target, who).await
         });
     }
@@ -289,7 +320,7 @@ impl Filesystem for FerroFs {
     ) {
         let core = self.core.clone();
         let (name, newname) = (name.as_bytes().to_vec(), newname.as_bytes().to_vec());
-        self.reply_empty(reply, async move {
+        self.reply_empty(Op::Rename, reply, async move {
             core.rename(ino(parent), &name, ino(newparent), &newname, flags)
                 .await
         });
@@ -304,7 +335,7 @@ impl Filesystem for FerroFs {
         reply: ReplyEntry,
     ) {
         let (core, name) = (self.core.clone(), newname.as_bytes().to_vec());
-        self.reply_entry(reply, async move {
+        self.reply_entry(Op::Link, reply, async move {
             core.link(ino(i), ino(newparent), &name).await
         });
     }
@@ -312,6 +343,7 @@ impl Filesystem for FerroFs {
     fn open(&self, _req: &Request, i: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let core = self.core.clone();
         self.spawn(
+            Op::Open,
             reply,
             async move { core.open(ino(i), flags.0).await },
             |r, fh| r.opened(FileHandle(fh), FopenFlags::empty()),
@@ -331,8 +363,13 @@ impl Filesystem for FerroFs {
     ) {
         let core = self.core.clone();
         self.spawn(
+            Op::Read,
             reply,
-            async move { core.read(fh.0, offset, size).await },
+            async move {
+                let data = core.read(fh.0, offset, size).await?;
+                core.metrics.read_bytes(data.len());
+                Ok(data)
+            },
             |r, d: Vec<u8>| r.data(&d),
         );
     }
@@ -351,8 +388,13 @@ impl Filesystem for FerroFs {
     ) {
         let (core, data) = (self.core.clone(), data.to_vec());
         self.spawn(
+            Op::Write,
             reply,
-            async move { core.write(fh.0, offset, &data).await },
+            async move {
+                let n = core.write(fh.0, offset, &data).await?;
+                core.metrics.written_bytes(u64::from(n));
+                Ok(n)
+            },
             |r, n| r.written(n),
         );
     }
@@ -366,7 +408,7 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         let core = self.core.clone();
-        self.reply_empty(reply, async move { core.flush(fh.0).await });
+        self.reply_empty(Op::Flush, reply, async move { core.flush(fh.0).await });
     }
 
     fn release(
@@ -380,7 +422,7 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         let core = self.core.clone();
-        self.reply_empty(reply, async move {
+        self.reply_empty(Op::Release, reply, async move {
             core.release(fh.0).await;
             Ok(())
         });
@@ -395,11 +437,14 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         let core = self.core.clone();
-        self.reply_empty(reply, async move { core.flush(fh.0).await });
+        self.reply_empty(Op::Fsync, reply, async move { core.flush(fh.0).await });
     }
 
     fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        reply.opened(FileHandle(self.core.opendir()), FopenFlags::empty());
+        let timer = self.timer(Op::Opendir);
+        let fh = self.core.opendir();
+        timer.done(Ok(()));
+        reply.opened(FileHandle(fh), FopenFlags::empty());
     }
 
     fn readdir(
@@ -410,10 +455,12 @@ impl Filesystem for FerroFs {
         offset: u64,
         reply: ReplyDirectory,
     ) {
-        let core = self.core.clone();
+        let (core, timer) = (self.core.clone(), self.timer(Op::Readdir));
         self.core.rt.spawn(async move {
             let mut reply = reply;
-            match core.fill_dir(ino(i), fh.0, offset, &mut reply).await {
+            let filled = core.fill_dir(ino(i), fh.0, offset, &mut reply).await;
+            timer.done(filled);
+            match filled {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(e),
             }
@@ -428,7 +475,7 @@ impl Filesystem for FerroFs {
         offset: u64,
         reply: ReplyDirectoryPlus,
     ) {
-        let core = self.core.clone();
+        let (core, timer) = (self.core.clone(), self.timer(Op::Readdirplus));
         let ttl = self.core.opts.entry_ttl;
         self.core.rt.spawn(async move {
             let xattr_hints = core.xattr_hints.clone();
@@ -437,7 +484,9 @@ impl Filesystem for FerroFs {
                 ttl,
                 xattr_hints,
             };
-            match core.fill_dir(ino(i), fh.0, offset, &mut sink).await {
+            let filled = core.fill_dir(ino(i), fh.0, offset, &mut sink).await;
+            timer.done(filled);
+            match filled {
                 Ok(()) => sink.reply.ok(),
                 Err(e) => sink.reply.error(e),
             }
@@ -452,7 +501,9 @@ impl Filesystem for FerroFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let timer = self.timer(Op::Releasedir);
         self.core.releasedir(fh.0);
+        timer.done(Ok(()));
         reply.ok();
     }
 
@@ -465,16 +516,22 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         // Namespace changes are committed through Raft before they are answered.
+        self.timer(Op::Fsyncdir).done(Ok(()));
         reply.ok();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let core = self.core.clone();
-        self.spawn(reply, async move { core.statfs().await }, |r, s| {
-            r.statfs(
-                s.blocks, s.bfree, s.bfree, s.files, s.ffree, s.bsize, s.namelen, s.bsize,
-            )
-        });
+        self.spawn(
+            Op::Statfs,
+            reply,
+            async move { core.statfs().await },
+            |r, s| {
+                r.statfs(
+                    s.blocks, s.bfree, s.bfree, s.files, s.ffree, s.bsize, s.namelen, s.bsize,
+                )
+            },
+        );
     }
 
     fn setxattr(
@@ -488,7 +545,7 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         let (core, name, value) = (self.core.clone(), name.as_bytes().to_vec(), value.to_vec());
-        self.reply_empty(reply, async move {
+        self.reply_empty(Op::Setxattr, reply, async move {
             core.setxattr(ino(i), &name, &value, flags, position).await
         });
     }
@@ -496,6 +553,7 @@ impl Filesystem for FerroFs {
     fn getxattr(&self, _req: &Request, i: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
         self.spawn(
+            Op::Getxattr,
             reply,
             async move { core.getxattr(ino(i), &name, size).await },
             xattr_reply,
@@ -505,6 +563,7 @@ impl Filesystem for FerroFs {
     fn listxattr(&self, _req: &Request, i: INodeNo, size: u32, reply: ReplyXattr) {
         let core = self.core.clone();
         self.spawn(
+            Op::Listxattr,
             reply,
             async move { core.listxattr(ino(i), size).await },
             xattr_reply,
@@ -513,15 +572,16 @@ impl Filesystem for FerroFs {
 
     fn removexattr(&self, _req: &Request, i: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let (core, name) = (self.core.clone(), name.as_bytes().to_vec());
-        self.reply_empty(reply, async move { core.removexattr(ino(i), &name).await });
+        self.reply_empty(Op::Removexattr, reply, async move {
+            core.removexattr(ino(i), &name).await
+        });
     }
 
     fn access(&self, req: &Request, i: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let (core, who) = (self.core.clone(), caller(req));
-        self.reply_empty(
-            reply,
-            async move { core.access(ino(i), mask.bits(), who).await },
-        );
+        self.reply_empty(Op::Access, reply, async move {
+            core.access(ino(i), mask.bits(), who).await
+        });
     }
 
     fn create(
@@ -537,6 +597,7 @@ impl Filesystem for FerroFs {
         let (core, name, who) = (self.core.clone(), name.as_bytes().to_vec(), caller(req));
         let (attr_ttl, _) = self.ttls();
         self.spawn(
+            Op::Create,
             reply,
             async move {
                 core.create(ino(parent), &name, mode & !umask, flags, who)
@@ -565,7 +626,7 @@ impl Filesystem for FerroFs {
         reply: ReplyEmpty,
     ) {
         let core = self.core.clone();
-        self.reply_empty(reply, async move {
+        self.reply_empty(Op::Fallocate, reply, async move {
             core.fallocate(ino(i), offset, length, mode).await
         });
     }

@@ -15,6 +15,7 @@ use crate::attr::kernel_attr;
 use crate::dir_stream::DirStream;
 use crate::error::OrErrno;
 use crate::file_io::FileIo;
+use crate::metrics::MountMetrics;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
 use crate::read_cache::Budget;
@@ -54,10 +55,16 @@ pub(crate) struct Core {
     pub(crate) budget: Arc<Budget>,
     pub(crate) hidden: hidden::HiddenDir,
     pub(crate) xattr_hints: Arc<NoXattrHints>,
+    pub(crate) metrics: Arc<MountMetrics>,
 }
 
 impl Core {
-    pub(crate) fn new(client: Client, rt: Handle, opts: MountOptions) -> Core {
+    pub(crate) fn new(
+        client: Client,
+        rt: Handle,
+        opts: MountOptions,
+        metrics: Arc<MountMetrics>,
+    ) -> Core {
         Core {
             client,
             rt,
@@ -67,6 +74,7 @@ impl Core {
             hidden: hidden::HiddenDir::default(),
             xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
             opts,
+            metrics,
         }
     }
 
