@@ -24,6 +24,27 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// True while the process exists and is not a zombie.
+/// A certificate for process `name` signed by the cluster CA in `ca`, written to `out`
+/// (as `ferrofs cert issue` does for an operator adding a server).
+pub fn issue_cert(ca: &Path, name: &str, out: &Path) -> Result<()> {
+    let run = Command::new(bin("ferrofs"))
+        .args(["cert", "issue", "--name", name])
+        .arg("--ca")
+        .arg(ca)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()
+        .context("running ferrofs cert issue")?;
+    if !run.status.success() {
+        bail!(
+            "ferrofs cert issue failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    Ok(())
+}
+
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
@@ -205,22 +226,7 @@ impl TestCluster {
             );
         }
         std::fs::create_dir_all(&folder)?;
-        let ca = self.dir.path().join("ca");
-        let out = Command::new(bin("ferrofs"))
-            .args(["cert", "issue", "--name", &name])
-            .arg("--ca")
-            .arg(&ca)
-            .arg("--out")
-            .arg(folder.join("tls"))
-            .stdin(Stdio::null())
-            .output()
-            .context("running ferrofs cert issue")?;
-        if !out.status.success() {
-            bail!(
-                "ferrofs cert issue failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        issue_cert(&self.dir.path().join("ca"), &name, &folder.join("tls"))?;
         let port = std::net::UdpSocket::bind("127.0.0.1:0")?
             .local_addr()?
             .port();

@@ -1,10 +1,9 @@
 //! Growing a running `TestCluster`: a new data server with its own folder, certificate,
 //! ports and weight, started as a real process that registers by itself.
 
-use crate::cluster::{bin, TestCluster};
-use anyhow::{bail, Context, Result};
+use crate::cluster::{issue_cert, TestCluster};
+use anyhow::{Context, Result};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// Data server ids are this base plus the folder's ordinal (as `ferrofs dev up` does).
 const DATA_ID_BASE: u64 = 100;
@@ -38,21 +37,7 @@ pub fn prepare_data_server(dir: &Path, weight: u32, zone: &str) -> Result<String
     let name = format!("data-{ordinal}");
     let folder = dir.join(&name);
     std::fs::create_dir_all(&folder)?;
-    let out = Command::new(bin("ferrofs"))
-        .args(["cert", "issue", "--name", &name])
-        .arg("--ca")
-        .arg(dir.join("ca"))
-        .arg("--out")
-        .arg(folder.join("tls"))
-        .stdin(Stdio::null())
-        .output()
-        .context("running ferrofs cert issue")?;
-    if !out.status.success() {
-        bail!(
-            "ferrofs cert issue failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    issue_cert(&dir.join("ca"), &name, &folder.join("tls"))?;
     let template = std::fs::read_to_string(dir.join("data-1").join("data.toml"))
         .context("reading data-1's config as a template")?;
     let (udp, tcp) = (free_udp_port()?, free_tcp_port()?);

@@ -11,6 +11,7 @@ pub mod leader;
 pub mod metrics;
 pub mod mount;
 pub mod raw;
+pub mod reader;
 pub mod tmpfs;
 pub mod wait;
 

@@ -17,13 +17,12 @@ use ferrofs_proto::ring::{Ring, RingMember};
 use ferrofs_tests::data::{content, hash};
 use ferrofs_tests::files::{get_bytes, mkdir_p, put_bytes};
 use ferrofs_tests::grow::add_data_server;
+use ferrofs_tests::reader::{Files, VerifyingReader};
 use ferrofs_tests::{raw, wait_until, TestCluster};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-type Files = Vec<(String, blake3::Hash)>;
 
 /// Write `count` files of `size` bytes under `dir` with `workers` writers at once.
 async fn write_many(
@@ -53,29 +52,6 @@ async fn write_many(
         files.extend(t.await??);
     }
     Ok(files)
-}
-
-/// Read every file again and again until `stop`; count full passes; collect failures.
-fn spawn_reader(
-    client: Client,
-    files: Files,
-    stop: Arc<AtomicBool>,
-    passes: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<Vec<String>> {
-    tokio::spawn(async move {
-        let mut failures = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            for (path, want) in &files {
-                match get_bytes(&client, path).await {
-                    Ok(bytes) if hash(&bytes) == *want => {}
-                    Ok(_) => failures.push(format!("{path}: wrong bytes")),
-                    Err(e) => failures.push(format!("{path}: {e:#}")),
-                }
-            }
-            passes.fetch_add(1, Ordering::Relaxed);
-        }
-        failures
-    })
 }
 
 /// Every chunk of every file with its recorded servers.
@@ -197,11 +173,8 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
     );
     eprintln!("phase 2: {name} joined; paused, nothing moved: {line}");
 
-    let (stop, passes) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let reader = spawn_reader(client.clone(), files.clone(), stop.clone(), passes.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = VerifyingReader::spawn(client.clone(), files.clone(), stop.clone());
     cli(&cluster, &["rebalance", "resume"], true)?;
     let started = Instant::now();
     // Old servers only ever lose copies: every move goes onto the new one.
@@ -231,15 +204,16 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
     };
     let took = started.elapsed();
     // One more full pass after the last move, then stop the reader.
-    let seen = passes.load(Ordering::Relaxed);
+    let seen = reader.passes();
     wait_until(
         "a full read pass after the moves",
         Duration::from_secs(120),
-        || async { (passes.load(Ordering::Relaxed) > seen).then_some(()) },
+        || async { (reader.passes() > seen).then_some(()) },
     )
     .await?;
+    let passes = reader.passes();
     stop.store(true, Ordering::Relaxed);
-    let failures = reader.await?;
+    let failures = reader.failures().await?;
     assert!(
         failures.is_empty(),
         "reader failed: {:?}",
@@ -250,8 +224,7 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
     let moved = done.rebalance.moves_done;
     let counts = held(&done);
     eprintln!(
-        "phase 3: moved {moved} copies (ideal {ideal}) in {took:?}; held {counts:?}; reader passes {}",
-        passes.load(Ordering::Relaxed)
+        "phase 3: moved {moved} copies (ideal {ideal}) in {took:?}; held {counts:?}; reader passes {passes}"
     );
     assert!(moved as f64 <= ideal * 1.25, "moved {moved}, ideal {ideal}");
     assert_eq!(
@@ -287,8 +260,7 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
     eprintln!("phase 1: 300 files on 4 servers ({:?})", t0.elapsed());
 
     let stop = Arc::new(AtomicBool::new(false));
-    let passes = Arc::new(AtomicU64::new(0));
-    let reader = spawn_reader(client.clone(), files.clone(), stop.clone(), passes.clone());
+    let reader = VerifyingReader::spawn(client.clone(), files.clone(), stop.clone());
     let written: Arc<Mutex<Files>> = Arc::default();
     let writer = {
         let (client, stop, written) = (client.clone(), stop.clone(), written.clone());
@@ -364,7 +336,7 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
     sampler.await??;
     let samples = samples.load(Ordering::Relaxed);
     writer.await??;
-    let failures = reader.await?;
+    let failures = reader.failures().await?;
     assert!(
         failures.is_empty(),
         "reader failed: {:?}",

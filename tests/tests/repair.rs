@@ -7,9 +7,10 @@ use ferrofs_proto::config::{load, ClientConfig, DataConfig};
 use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_tests::data::{content, hash};
 use ferrofs_tests::files::{get_bytes, mkdir_p, put_bytes};
+use ferrofs_tests::reader::VerifyingReader;
 use ferrofs_tests::{raw, wait_until, TestCluster};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,29 +79,6 @@ async fn fully_repaired(
         .then_some(())
 }
 
-/// Read every file again and again until `stop`; count reads and failures.
-fn spawn_reader(
-    client: Client,
-    files: Vec<(String, blake3::Hash)>,
-    stop: Arc<AtomicBool>,
-    reads: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<Vec<String>> {
-    tokio::spawn(async move {
-        let mut failures = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            for (path, want) in &files {
-                match get_bytes(&client, path).await {
-                    Ok(bytes) if hash(&bytes) == *want => {}
-                    Ok(_) => failures.push(format!("{path}: wrong bytes")),
-                    Err(e) => failures.push(format!("{path}: {e:#}")),
-                }
-                reads.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        failures
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_data_server_is_re_replicated_while_reads_go_on() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start_with(3, 4, &["--down-after", "3s"])?;
@@ -119,11 +97,8 @@ async fn a_dead_data_server_is_re_replicated_while_reads_go_on() -> anyhow::Resu
         .iter()
         .filter(|(_, s)| s.contains(&victim_id))
         .count();
-    let (stop, reads) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let reader = spawn_reader(client.clone(), files.clone(), stop.clone(), reads.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = VerifyingReader::spawn(client.clone(), files.clone(), stop.clone());
     let victims = [victim_id];
     let t0 = Instant::now();
     cluster.kill9(&victim)?;
@@ -136,20 +111,20 @@ async fn a_dead_data_server_is_re_replicated_while_reads_go_on() -> anyhow::Resu
     )
     .await;
     let elapsed = t0.elapsed();
+    let reads = reader.reads();
     stop.store(true, Ordering::Relaxed);
-    let failures = reader.await?;
+    let failures = reader.failures().await?;
     waited.map_err(|e| anyhow::anyhow!("{e}\n{}", cluster.log_tail("meta-1")))?;
     let status = client.status().await?;
     eprintln!(
         "phase 3: repaired in {elapsed:.1?} (down_after 3 s included); {} copies made; {} reads during repair",
-        status.repair.chunks_repaired,
-        reads.load(Ordering::Relaxed)
+        status.repair.chunks_repaired, reads
     );
     assert!(
         failures.is_empty(),
         "reads failed during repair: {failures:?}"
     );
-    assert!(reads.load(Ordering::Relaxed) > 0);
+    assert!(reads > 0, "no read ran during the repair");
     assert!(
         status.repair.chunks_repaired >= lost as u64,
         "{:?}",

@@ -12,9 +12,10 @@ use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_tests::damage::{has_chunk, node_id};
 use ferrofs_tests::data::{content, hash};
 use ferrofs_tests::files::{get_bytes, mkdir_p, put_bytes};
+use ferrofs_tests::reader::{Files, VerifyingReader};
 use ferrofs_tests::{raw, wait_until, TestCluster};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,8 +34,6 @@ fn total_bytes() -> u64 {
         .unwrap_or(1024)
         * MIB
 }
-
-type Files = Vec<(String, blake3::Hash)>;
 
 /// Write `count` files of `FILE` bytes with `WRITERS` writers in parallel.
 async fn write_files(client: &Client, count: usize) -> anyhow::Result<Files> {
@@ -101,31 +100,6 @@ async fn used_up(client: &Client) -> Option<u64> {
     )
 }
 
-fn spawn_reader(
-    client: Client,
-    files: Files,
-    stop: Arc<AtomicBool>,
-    reads: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<Vec<String>> {
-    tokio::spawn(async move {
-        let mut failures = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            for (path, want) in &files {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                match get_bytes(&client, path).await {
-                    Ok(bytes) if hash(&bytes) == *want => {}
-                    Ok(_) => failures.push(format!("{path}: wrong bytes")),
-                    Err(e) => failures.push(format!("{path}: {e:#}")),
-                }
-                reads.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        failures
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_gib_is_re_replicated_in_bounded_time_and_collected() -> anyhow::Result<()> {
     let mut cluster = TestCluster::start_with(3, 4, &["--down-after", "3s", "--gc-grace", "2s"])?;
@@ -148,8 +122,7 @@ async fn one_gib_is_re_replicated_in_bounded_time_and_collected() -> anyhow::Res
     let lost_bytes = lost * client.chunk_size();
     let bound = DOWN_AFTER + Duration::from_secs(lost_bytes / ASSUMED_REPAIR_RATE + 30);
     let stop = Arc::new(AtomicBool::new(false));
-    let reads = Arc::new(AtomicU64::new(0));
-    let reader = spawn_reader(client.clone(), files.clone(), stop.clone(), reads.clone());
+    let reader = VerifyingReader::spawn(client.clone(), files.clone(), stop.clone());
     let t0 = Instant::now();
     cluster.kill9("data-1")?;
     eprintln!(
@@ -166,12 +139,12 @@ async fn one_gib_is_re_replicated_in_bounded_time_and_collected() -> anyhow::Res
     })
     .await;
     let elapsed = t0.elapsed();
+    let reads = reader.reads();
     stop.store(true, Ordering::Relaxed);
-    let failures = reader.await?;
+    let failures = reader.failures().await?;
     let map = waited.map_err(|e| anyhow::anyhow!("{e}\n{}", cluster.log_tail("meta-1")))?;
     eprintln!(
-        "phase 2: every chunk back to 3 copies in {elapsed:.1?} (bound {bound:?}); {} reads meanwhile",
-        reads.load(Ordering::Relaxed)
+        "phase 2: every chunk back to 3 copies in {elapsed:.1?} (bound {bound:?}); {reads} reads meanwhile"
     );
     assert!(
         failures.is_empty(),
