@@ -43,6 +43,31 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Have `target` copy the chunk from `source` (it verifies the blake3 before storing),
+    /// then record the new copy through Raft.
+    async fn copy_and_record(
+        &self,
+        chunk: ChunkId,
+        hash: [u8; 32],
+        source: &Peer,
+        target: &Peer,
+    ) -> Result<(), TaskError> {
+        let req = DataRequest::CopyChunkFrom {
+            id: chunk,
+            hash,
+            source_addr: source.addr.clone(),
+        };
+        self.expect(target, &req, COPY_TIMEOUT, |r| {
+            matches!(r, DataResponse::Stored)
+        })
+        .await?;
+        let op = MetaOp::AddReplica {
+            chunk,
+            server: target.id,
+        };
+        self.commit("add-replica", op).await
+    }
+
     /// Run `task`; `len` is the chunk's size when known (for the bytes-reclaimed count).
     pub async fn run(&self, task: Task, len: Option<u64>) -> Result<(), TaskError> {
         match task {
@@ -54,23 +79,7 @@ impl Executor {
                 live,
                 ..
             } => {
-                let req = DataRequest::CopyChunkFrom {
-                    id: chunk,
-                    hash,
-                    source_addr: source.addr.clone(),
-                };
-                self.expect(&target, &req, COPY_TIMEOUT, |r| {
-                    matches!(r, DataResponse::Stored)
-                })
-                .await?;
-                self.commit(
-                    "add-replica",
-                    MetaOp::AddReplica {
-                        chunk,
-                        server: target.id,
-                    },
-                )
-                .await?;
+                self.copy_and_record(chunk, hash, &source, &target).await?;
                 tracing::info!(%chunk, from = %source.id, to = %target.id, live, "chunk re-replicated");
                 self.stats.repaired(chunk, live);
                 Ok(())
@@ -82,20 +91,7 @@ impl Executor {
                 source,
                 target,
             } => {
-                let req = DataRequest::CopyChunkFrom {
-                    id: chunk,
-                    hash,
-                    source_addr: source.addr.clone(),
-                };
-                self.expect(&target, &req, COPY_TIMEOUT, |r| {
-                    matches!(r, DataResponse::Stored)
-                })
-                .await?;
-                let op = MetaOp::AddReplica {
-                    chunk,
-                    server: target.id,
-                };
-                self.commit("add-replica", op).await?;
+                self.copy_and_record(chunk, hash, &source, &target).await?;
                 tracing::debug!(%chunk, from = %source.id, to = %target.id, "chunk moved onto its target");
                 self.stats.moved(len);
                 Ok(())
