@@ -284,6 +284,9 @@ impl MetaMetrics {
             ("garbage_collected", r.garbage_collected),
             ("bytes_reclaimed", r.bytes_reclaimed),
             ("under_replicated_live", r.under_replicated_live),
+            ("bytes_left", r.bytes_left),
+            ("bytes_repaired", r.bytes_repaired),
+            ("bytes_per_second", r.bytes_per_sec),
         ];
         for (figure, v) in figures {
             self.repair

@@ -336,6 +336,18 @@ pub struct RepairStatus {
     /// The most recent repairs, oldest first (at most `RECENT_REPAIRS`).
     #[serde(default)]
     pub recent: Vec<RepairRecord>,
+    /// Bytes of the missing copies of under-replicated chunks, as the loop last counted.
+    #[serde(default)]
+    pub bytes_left: u64,
+    /// Bytes of copies re-replicated (since this node became leader).
+    #[serde(default)]
+    pub bytes_repaired: u64,
+    /// Bytes re-replicated per second, recently.
+    #[serde(default)]
+    pub bytes_per_sec: u64,
+    /// Seconds to go at the current rate (`None` while nothing is being copied).
+    #[serde(default)]
+    pub eta_secs: Option<u64>,
 }
 
 /// How many recent repairs `RepairStatus::recent` keeps.

@@ -130,6 +130,20 @@ async fn a_dead_data_server_is_re_replicated_while_reads_go_on() -> anyhow::Resu
         "{:?}",
         status.repair
     );
+    assert!(
+        status.repair.bytes_repaired > 0,
+        "repaired bytes are counted: {:?}",
+        status.repair
+    );
+    wait_until(
+        "the repair's bytes left to fall to 0",
+        Duration::from_secs(10),
+        || async {
+            let s = client.status().await.ok()?;
+            (s.repair.bytes_left == 0 && s.repair.eta_secs == Some(0)).then_some(())
+        },
+    )
+    .await?;
     for (path, want) in &files {
         assert_eq!(hash(&get_bytes(&client, path).await?), *want, "{path}");
     }

@@ -130,9 +130,12 @@ pub fn render_status(s: &ClusterStatus) -> String {
         format_bytes(s.logical_bytes)
     ));
     let r = &s.repair;
+    let eta = r.eta_secs.map_or("-".to_string(), |s| format!("{s} s"));
     out.push_str(&format!(
-        "repair: in flight {}, repaired {}, surplus removed {}; gc: pending {}, collected {}, reclaimed {}\n",
+        "repair: in flight {}, left {} at {}/s (ETA {eta}), repaired {}, surplus removed {}; gc: pending {}, collected {}, reclaimed {}\n",
         r.in_flight,
+        format_bytes(r.bytes_left),
+        format_bytes(r.bytes_per_sec),
         r.chunks_repaired,
         r.surplus_removed,
         r.garbage_pending,

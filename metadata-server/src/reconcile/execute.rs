@@ -74,14 +74,14 @@ impl Executor {
             Task::Copy {
                 chunk,
                 hash,
+                len: bytes,
                 source,
                 target,
                 live,
-                ..
             } => {
                 self.copy_and_record(chunk, hash, &source, &target).await?;
                 tracing::info!(%chunk, from = %source.id, to = %target.id, live, "chunk re-replicated");
-                self.stats.repaired(chunk, live);
+                self.stats.repaired(chunk, live, bytes);
                 Ok(())
             }
             Task::Move {

@@ -163,9 +163,12 @@ async fn round(st: &mut LoopState) -> bool {
         .set_misplaced(summary.misplaced, summary.misplaced_bytes, &locations);
     let waiting = dispatch(st, tasks, rebalance);
     let in_flight = lock(&st.running).len() as u64;
-    st.exec
-        .stats
-        .set_pending(in_flight, summary.garbage_pending, summary.under_replicated);
+    st.exec.stats.set_pending(
+        in_flight,
+        summary.garbage_pending,
+        summary.under_replicated,
+        summary.under_replicated_bytes,
+    );
     waiting || in_flight > 0
 }
 

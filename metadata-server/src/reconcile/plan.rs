@@ -94,6 +94,8 @@ pub struct PlanSummary {
     pub under_replicated: u64,
     /// Live chunks without any live copy (nothing to copy from).
     pub unrecoverable: u64,
+    /// Bytes of the copies under-replicated chunks lack.
+    pub under_replicated_bytes: u64,
     /// Garbage chunks waiting (ripe or not).
     pub garbage_pending: u64,
     /// Live chunks with enough copies that are not all on their ring target set.
@@ -148,6 +150,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
             .collect();
         if live.len() < s.replication {
             summary.under_replicated += 1;
+            summary.under_replicated_bytes += c.len * (s.replication - live.len()) as u64;
             if live.is_empty() {
                 summary.unrecoverable += 1;
             }
@@ -346,6 +349,10 @@ mod tests {
         assert_eq!((id, target, live), (ChunkId(1), NodeId(4), 2));
         assert!([NodeId(2), NodeId(3)].contains(&source));
         assert_eq!(summary.under_replicated, 1);
+        assert_eq!(
+            summary.under_replicated_bytes, 100,
+            "one missing copy of 100 bytes"
+        );
     }
 
     #[test]

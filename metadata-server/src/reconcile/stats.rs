@@ -14,18 +14,34 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub struct RepairStats {
-    inner: Mutex<RepairStatus>,
+    inner: Mutex<Repair>,
     rebalance: Mutex<Rebalance>,
+}
+
+#[derive(Default)]
+struct Repair {
+    status: RepairStatus,
+    copies: RateWindow,
 }
 
 #[derive(Default)]
 struct Rebalance {
     status: RebalanceStatus,
-    /// Recent moves: when, and how many bytes.
+    moves: RateWindow,
+}
+
+/// Bytes copied over the last `RATE_WINDOW`, for a rate and an ETA.
+#[derive(Default)]
+struct RateWindow {
     recent: VecDeque<(Instant, u64)>,
 }
 
-impl Rebalance {
+impl RateWindow {
+    fn add(&mut self, now: Instant, bytes: u64) {
+        self.recent.push_back((now, bytes));
+        self.trim(now);
+    }
+
     fn trim(&mut self, now: Instant) {
         while self
             .recent
@@ -35,33 +51,72 @@ impl Rebalance {
             self.recent.pop_front();
         }
     }
+
+    /// (bytes per second, seconds to copy `left` at that rate). Nothing left: ETA 0;
+    /// nothing copied recently: no ETA.
+    fn rate_and_eta(&mut self, now: Instant, left: u64) -> (u64, Option<u64>) {
+        self.trim(now);
+        let bytes: u64 = self.recent.iter().map(|(_, b)| *b).sum();
+        let rate = (bytes as f64 / RATE_WINDOW.as_secs_f64()) as u64;
+        let eta = if left == 0 {
+            Some(0)
+        } else {
+            (rate > 0).then(|| left.div_ceil(rate))
+        };
+        (rate, eta)
+    }
 }
 
 impl RepairStats {
     fn with<T>(&self, f: impl FnOnce(&mut RepairStatus) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()).status)
     }
 
+    /// Progress with the copy rate over the last few seconds and the ETA at that rate.
     pub fn snapshot(&self) -> RepairStatus {
-        self.with(|s| s.clone())
+        self.snapshot_at(Instant::now())
     }
 
-    pub fn set_pending(&self, in_flight: u64, garbage_pending: u64, under_replicated: u64) {
+    fn snapshot_at(&self, now: Instant) -> RepairStatus {
+        let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let left = r.status.bytes_left;
+        let (rate, eta) = r.copies.rate_and_eta(now, left);
+        let mut s = r.status.clone();
+        (s.bytes_per_sec, s.eta_secs) = (rate, eta);
+        s
+    }
+
+    /// What the planner last counted.
+    pub fn set_pending(
+        &self,
+        in_flight: u64,
+        garbage_pending: u64,
+        under_replicated: u64,
+        bytes_left: u64,
+    ) {
         self.with(|s| {
             s.in_flight = in_flight;
             s.garbage_pending = garbage_pending;
             s.under_replicated_live = under_replicated;
+            s.bytes_left = bytes_left;
         });
     }
 
-    pub fn repaired(&self, chunk: ChunkId, live_copies: u32) {
-        self.with(|s| {
-            s.chunks_repaired += 1;
-            if s.recent.len() >= RECENT_REPAIRS {
-                s.recent.remove(0);
-            }
-            s.recent.push(RepairRecord { chunk, live_copies });
-        });
+    /// A repair copy of `bytes` was made and committed.
+    pub fn repaired(&self, chunk: ChunkId, live_copies: u32, bytes: u64) {
+        self.repaired_at(Instant::now(), chunk, live_copies, bytes);
+    }
+
+    fn repaired_at(&self, now: Instant, chunk: ChunkId, live_copies: u32, bytes: u64) {
+        let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        r.copies.add(now, bytes);
+        let s = &mut r.status;
+        s.bytes_repaired += bytes;
+        s.chunks_repaired += 1;
+        if s.recent.len() >= RECENT_REPAIRS {
+            s.recent.remove(0);
+        }
+        s.recent.push(RepairRecord { chunk, live_copies });
     }
 
     pub fn surplus_removed(&self) {
@@ -89,8 +144,7 @@ impl RepairStats {
         self.with_rebalance(|r| {
             r.status.moves_done += 1;
             r.status.bytes_moved += bytes;
-            r.recent.push_back((now, bytes));
-            r.trim(now);
+            r.moves.add(now, bytes);
         });
     }
 
@@ -116,14 +170,10 @@ impl RepairStats {
 
     fn rebalance_at(&self, now: Instant) -> RebalanceStatus {
         self.with_rebalance(|r| {
-            r.trim(now);
-            let bytes: u64 = r.recent.iter().map(|(_, b)| *b).sum();
+            let left = r.status.bytes_left;
+            let (rate, eta) = r.moves.rate_and_eta(now, left);
             let mut s = r.status.clone();
-            s.bytes_per_sec = (bytes as f64 / RATE_WINDOW.as_secs_f64()) as u64;
-            s.eta_secs = (s.bytes_per_sec > 0).then(|| s.bytes_left.div_ceil(s.bytes_per_sec));
-            if s.bytes_left == 0 {
-                s.eta_secs = Some(0);
-            }
+            (s.bytes_per_sec, s.eta_secs) = (rate, eta);
             s
         })
     }
@@ -137,12 +187,34 @@ mod tests {
     fn recent_repairs_are_a_bounded_ring() {
         let stats = RepairStats::default();
         for i in 0..(RECENT_REPAIRS as u128 + 10) {
-            stats.repaired(ChunkId(i), 1);
+            stats.repaired(ChunkId(i), 1, 10);
         }
         let s = stats.snapshot();
         assert_eq!(s.chunks_repaired, RECENT_REPAIRS as u64 + 10);
         assert_eq!(s.recent.len(), RECENT_REPAIRS);
         assert_eq!(s.recent[0].chunk, ChunkId(10));
+        assert_eq!(s.bytes_repaired, (RECENT_REPAIRS as u64 + 10) * 10);
+    }
+
+    #[test]
+    fn the_repair_rate_and_eta_come_from_the_last_seconds() {
+        let stats = RepairStats::default();
+        let t0 = Instant::now();
+        stats.set_pending(1, 0, 4, 1_000_000);
+        let s = stats.snapshot_at(t0);
+        assert_eq!(
+            (s.bytes_per_sec, s.eta_secs),
+            (0, None),
+            "nothing copied yet"
+        );
+        for i in 0..5 {
+            stats.repaired_at(t0 + Duration::from_secs(i), ChunkId(i.into()), 2, 50_000);
+        }
+        let s = stats.snapshot_at(t0 + Duration::from_secs(5));
+        assert_eq!((s.bytes_repaired, s.bytes_per_sec), (250_000, 25_000));
+        assert_eq!(s.eta_secs, Some(40));
+        stats.set_pending(0, 0, 0, 0);
+        assert_eq!(stats.snapshot().eta_secs, Some(0), "nothing left");
     }
 
     #[test]
