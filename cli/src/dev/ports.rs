@@ -1,63 +1,80 @@
-//! Picking free loopback UDP ports (QUIC listens on UDP).
+//! Picking free loopback ports for a local cluster: UDP for QUIC, TCP for the HTTP servers.
+//!
+//! A port is picked now and bound later by another process, so something else may take it
+//! in between. The kernel hands out ephemeral ports (`ip_local_port_range`) to every
+//! outgoing connection and to every `bind(0)` of other programs and tests running at the
+//! same time, so ports are picked at random BELOW that range, where only programs that
+//! choose a port on purpose ever bind. Each pick is checked by binding it, and all stay
+//! bound until every port is picked, so one call never returns a port twice.
 
 use anyhow::{bail, Context, Result};
+use rand::Rng;
 use std::collections::BTreeSet;
 use std::net::{TcpListener, UdpSocket};
 
-/// `n` distinct free UDP ports on 127.0.0.1, none of them in `exclude` (ports of a
-/// stopped cluster that will come back). All sockets stay bound until every port is
-/// picked, so the kernel never hands out the same port twice.
-pub fn pick_free_udp_ports(n: usize, exclude: &BTreeSet<u16>) -> Result<Vec<u16>> {
+/// Lowest port picked: clear of the well-known and most registered service ports.
+const LOWEST: u16 = 10_000;
+/// The usual start of the ephemeral range, when /proc does not say.
+const DEFAULT_EPHEMERAL_START: u16 = 32_768;
+
+/// Ports `LOWEST..end`, `end` being the start of the kernel's ephemeral range.
+fn candidate_range() -> std::ops::Range<u16> {
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(DEFAULT_EPHEMERAL_START);
+    // A machine whose ephemeral range starts very low leaves no room below it: use the
+    // ports above LOWEST anyway (the bind check still holds).
+    LOWEST..start.max(LOWEST + 1_000)
+}
+
+/// `n` distinct ports, none in `exclude`, each bindable by `try_bind` (which keeps the
+/// socket until the end).
+fn pick<S>(
+    n: usize,
+    exclude: &BTreeSet<u16>,
+    what: &str,
+    try_bind: impl Fn(u16) -> std::io::Result<S>,
+) -> Result<Vec<u16>> {
+    let range = candidate_range();
+    let mut rng = rand::rng();
     let mut held = Vec::with_capacity(n);
-    let mut rejected = Vec::new();
     let mut ports = Vec::with_capacity(n);
-    let max_attempts = n * 4 + 64;
-    for _ in 0..max_attempts {
+    for _ in 0..n * 16 + 256 {
         if ports.len() == n {
-            break;
+            return Ok(ports);
         }
-        let sock = UdpSocket::bind("127.0.0.1:0").context("binding a UDP socket on 127.0.0.1")?;
-        let port = sock
-            .local_addr()
-            .context("reading the bound UDP address")?
-            .port();
+        let port = rng.random_range(range.clone());
         if exclude.contains(&port) || ports.contains(&port) {
-            rejected.push(sock);
             continue;
         }
-        ports.push(port);
-        held.push(sock);
+        if let Ok(sock) = try_bind(port) {
+            ports.push(port);
+            held.push(sock);
+        }
     }
-    if ports.len() < n {
-        bail!("could not find {n} free UDP ports on 127.0.0.1");
+    if ports.len() == n {
+        return Ok(ports);
     }
-    Ok(ports)
+    bail!(
+        "could not find {n} free {what} ports on 127.0.0.1 in {}..{}",
+        range.start,
+        range.end
+    )
+}
+
+/// `n` distinct free UDP ports on 127.0.0.1, none of them in `exclude` (ports of a
+/// stopped cluster that will come back).
+pub fn pick_free_udp_ports(n: usize, exclude: &BTreeSet<u16>) -> Result<Vec<u16>> {
+    pick(n, exclude, "UDP", |p| UdpSocket::bind(("127.0.0.1", p)))
+        .context("picking UDP ports for QUIC")
 }
 
 /// `n` distinct free TCP ports on 127.0.0.1 (for the metrics and dashboard HTTP
-/// servers), none in `exclude`; all held until every one is picked.
+/// servers), none in `exclude`.
 pub fn pick_free_tcp_ports(n: usize, exclude: &BTreeSet<u16>) -> Result<Vec<u16>> {
-    let mut held = Vec::with_capacity(n);
-    let mut ports = Vec::with_capacity(n);
-    for _ in 0..n * 4 + 64 {
-        if ports.len() == n {
-            break;
-        }
-        let sock = TcpListener::bind("127.0.0.1:0").context("binding a TCP socket on 127.0.0.1")?;
-        let port = sock
-            .local_addr()
-            .context("reading the bound TCP address")?
-            .port();
-        if exclude.contains(&port) || ports.contains(&port) {
-            continue;
-        }
-        ports.push(port);
-        held.push(sock);
-    }
-    if ports.len() < n {
-        bail!("could not find {n} free TCP ports on 127.0.0.1");
-    }
-    Ok(ports)
+    pick(n, exclude, "TCP", |p| TcpListener::bind(("127.0.0.1", p)))
+        .context("picking TCP ports for HTTP")
 }
 
 #[cfg(test)]
@@ -96,6 +113,21 @@ mod tests {
         assert!(picked.iter().all(|p| !exclude.contains(p)));
         for p in picked {
             TcpListener::bind(("127.0.0.1", p)).expect("picked port is free");
+        }
+    }
+
+    #[test]
+    fn picks_stay_below_the_ephemeral_range() {
+        let range = candidate_range();
+        assert!(
+            range.start >= LOWEST && range.end > range.start,
+            "{range:?}"
+        );
+        for p in pick_free_udp_ports(8, &BTreeSet::new()).expect("ports") {
+            assert!(range.contains(&p), "{p} outside {range:?}");
+        }
+        for p in pick_free_tcp_ports(8, &BTreeSet::new()).expect("ports") {
+            assert!(range.contains(&p), "{p} outside {range:?}");
         }
     }
 }
