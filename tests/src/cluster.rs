@@ -227,9 +227,7 @@ impl TestCluster {
         }
         std::fs::create_dir_all(&folder)?;
         issue_cert(&self.dir.path().join("ca"), &name, &folder.join("tls"))?;
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = ferrofs_cli::dev::ports::pick_free_udp_ports(1, &Default::default())?[0];
         let addr = format!("127.0.0.1:{port}");
         let template = std::fs::read_to_string(self.dir.path().join("meta-1").join("meta.toml"))
             .context("reading meta-1's config")?;

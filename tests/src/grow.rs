@@ -3,19 +3,18 @@
 
 use crate::cluster::{issue_cert, TestCluster};
 use anyhow::{Context, Result};
+use ferrofs_cli::dev::ports::{pick_free_tcp_ports, pick_free_udp_ports};
 use std::path::Path;
 
 /// Data server ids are this base plus the folder's ordinal (as `ferrofs dev up` does).
 const DATA_ID_BASE: u64 = 100;
 
-fn free_udp_port() -> Result<u16> {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").context("binding a UDP port")?;
-    Ok(s.local_addr()?.port())
-}
-
-fn free_tcp_port() -> Result<u16> {
-    let s = std::net::TcpListener::bind("127.0.0.1:0").context("binding a TCP port")?;
-    Ok(s.local_addr()?.port())
+/// A free UDP port (QUIC) and a free TCP port (HTTP), picked as `ferrofs dev up` picks them.
+fn free_ports() -> Result<(u16, u16)> {
+    let none = std::collections::BTreeSet::new();
+    let udp = pick_free_udp_ports(1, &none)?;
+    let tcp = pick_free_tcp_ports(1, &none)?;
+    Ok((udp[0], tcp[0]))
 }
 
 /// The highest `data-N` folder ordinal in the cluster folder.
@@ -40,7 +39,7 @@ pub fn prepare_data_server(dir: &Path, weight: u32, zone: &str) -> Result<String
     issue_cert(&dir.join("ca"), &name, &folder.join("tls"))?;
     let template = std::fs::read_to_string(dir.join("data-1").join("data.toml"))
         .context("reading data-1's config as a template")?;
-    let (udp, tcp) = (free_udp_port()?, free_tcp_port()?);
+    let (udp, tcp) = free_ports()?;
     let mut lines = Vec::new();
     for line in template.lines() {
         let key = line.split('=').next().unwrap_or("").trim();
