@@ -9,7 +9,7 @@ use crate::{wait_until, TestCluster};
 use anyhow::{Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,25 +31,27 @@ pub async fn record_with_faults(cluster: &mut TestCluster) -> Result<Vec<Event>>
 
     let rec = Recorder::default();
     let stop = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for id in 0..CLIENTS {
         // Each client its own connection and client id.
         let client = cluster.client().await?;
-        tasks.push(tokio::spawn(client_loop(
-            client,
-            id,
-            dir,
-            rec.clone(),
-            stop.clone(),
-            400,
-            Duration::from_secs(20),
-        )));
+        let (rec, stop, finished) = (rec.clone(), stop.clone(), finished.clone());
+        tasks.push(tokio::spawn(async move {
+            client_loop(client, id, dir, rec, stop, 400, Duration::from_secs(20)).await;
+            finished.fetch_add(1, Ordering::Relaxed);
+        }));
     }
+    // Progress: `n` events recorded, or every client has done its operations (a server
+    // that answers before committing runs through them long before the faults end).
     let ran = |n: usize| {
-        let rec = rec.clone();
+        let (rec, finished) = (rec.clone(), finished.clone());
         move || {
-            let rec = rec.clone();
-            async move { (rec.events().len() >= n).then_some(()) }
+            let (rec, finished) = (rec.clone(), finished.clone());
+            async move {
+                let all_done = finished.load(Ordering::Relaxed) == CLIENTS;
+                (all_done || rec.events().len() >= n).then_some(())
+            }
         }
     };
     wait_until("clients to get going", Duration::from_secs(30), ran(20)).await?;
