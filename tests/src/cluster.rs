@@ -258,6 +258,24 @@ impl TestCluster {
     }
 
     /// The last lines of a process's log, for failure messages.
+    /// The last 40 lines of every metadata server's log that are warnings, errors or
+    /// ferrofs's own (not openraft's), for a failure message.
+    pub fn meta_log_digest(&self) -> String {
+        let mut out = String::new();
+        for name in self.names("meta") {
+            let text = std::fs::read_to_string(self.dir.path().join(&name).join("log"))
+                .unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("ferrofs"))
+                .collect();
+            out.push_str(&format!("--- {name} ---\n"));
+            out.push_str(&lines[lines.len().saturating_sub(40)..].join("\n"));
+            out.push('\n');
+        }
+        out
+    }
+
     pub fn log_tail(&self, name: &str) -> String {
         let text =
             std::fs::read_to_string(self.dir.path().join(name).join("log")).unwrap_or_default();

@@ -55,8 +55,14 @@ async fn deleted_files_free_their_space_after_the_grace_period() -> anyhow::Resu
         Duration::from_secs(60),
         || async { used(&client).await.ok().filter(|u| *u <= target) },
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}\n{}", cluster.log_tail("meta-1")))?;
+    .await;
+    let after = match after {
+        Ok(a) => a,
+        Err(e) => {
+            let status = client.status().await;
+            anyhow::bail!("{e}\nstatus: {status:?}\n{}", cluster.meta_log_digest());
+        }
+    };
     let status = client.status().await?;
     eprintln!(
         "phase 2: used {} MiB -> {} MiB in {:.1?} (grace 2 s); gc collected {} chunks, reclaimed {} MiB",
