@@ -53,10 +53,22 @@ pub fn alive(pid: i32) -> bool {
                 .rsplit(')')
                 .next()
                 .and_then(|rest| rest.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X") | None)
+            match state {
+                // A zombie whose parent never reaps it is dead, but only once its other
+                // threads are gone too: after SIGKILL the main thread can be a zombie while
+                // worker threads still hold the process's files (and RocksDB's lock).
+                Some("Z") | Some("X") => threads(pid) > 1,
+                None => false,
+                Some(_) => true,
+            }
         }
         Err(_) => false,
     }
+}
+
+/// Threads of `pid` still listed by the kernel (0 once it is gone).
+fn threads(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
 
 pub struct TestCluster {

@@ -9,7 +9,7 @@ use ferrofs_proto::data_msg::{DataRequest, DataResponse};
 use ferrofs_proto::endpoint::Connector;
 use ferrofs_proto::ids::{ChunkId, NodeId};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The node id of data process `name` ("data-2").
 pub fn node_id(cluster: &TestCluster, name: &str) -> Result<NodeId> {
@@ -65,19 +65,25 @@ pub fn corrupt_on(cluster: &mut TestCluster, name: &str, chunks: &[ChunkId]) -> 
     cluster.kill9(name)?;
     let config = cluster.dir().join(name).join("data.toml");
     for id in chunks {
-        let out = Command::new(bin("ferrofs-data"))
-            .arg("corrupt-chunk")
-            .arg("--config")
-            .arg(&config)
-            .arg("--chunk")
-            .arg(id.to_string())
-            .output()
-            .context("running ferrofs-data corrupt-chunk")?;
-        if !out.status.success() {
-            bail!(
-                "corrupt-chunk {id} on {name} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        // The killed server's store lock goes with its last thread; wait for it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = Command::new(bin("ferrofs-data"))
+                .arg("corrupt-chunk")
+                .arg("--config")
+                .arg(&config)
+                .arg("--chunk")
+                .arg(id.to_string())
+                .output()
+                .context("running ferrofs-data corrupt-chunk")?;
+            if out.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !err.contains("LOCK") || Instant::now() > deadline {
+                bail!("corrupt-chunk {id} on {name} failed: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
     cluster.restart(name)
