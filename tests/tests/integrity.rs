@@ -132,7 +132,16 @@ async fn damaged_replicas_are_read_around_found_and_replaced() -> anyhow::Result
             (!loc.servers.contains(&victim)).then_some(())
         },
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        let running = cluster
+            .pid(&victim_name)
+            .is_some_and(ferrofs_tests::cluster::alive);
+        anyhow::anyhow!(
+            "{e}; {victim_name} running: {running}\n--- {victim_name} log ---\n{}",
+            cluster.log_tail(&victim_name)
+        )
+    })?;
     let servers = wait_until("3 verified copies again", REPAIR_TIMEOUT, || {
         ctx.three_verified(path, id)
     })
