@@ -74,6 +74,18 @@ impl Ctx {
         Some(loc.servers)
     }
 
+    /// One 4 KiB read of `path` at `off`, checked against `want`.
+    async fn read_range_checked(&self, path: &str, want: &[u8], off: u64) -> anyhow::Result<()> {
+        let ino = self.client.resolve(path).await?.ino;
+        let got = self.client.read_at(ino, off, 4096).await?;
+        let end = (off + 4096).min(want.len() as u64) as usize;
+        anyhow::ensure!(
+            got == want[off as usize..end],
+            "{path}: read_at({off}, 4096) gave wrong bytes"
+        );
+        Ok(())
+    }
+
     /// Whole-file and ranged reads of `path`, all checked against `want`.
     async fn read_checked(&self, path: &str, want: &[u8]) -> anyhow::Result<()> {
         let got = get_bytes(&self.client, path).await?;
@@ -121,6 +133,8 @@ async fn damaged_replicas_are_read_around_found_and_replaced() -> anyhow::Result
     );
     let t0 = Instant::now();
     let (path, id) = ("/i/read", target.chunk.id);
+    // Inside the damaged chunk (index 1).
+    let chunk_off = ctx.client.chunk_size() + 100;
     wait_until(
         "the damaged copy to be reported",
         REPAIR_TIMEOUT,
@@ -128,8 +142,27 @@ async fn damaged_replicas_are_read_around_found_and_replaced() -> anyhow::Result
             if let Err(e) = ctx.read_checked(path, &read_me).await {
                 panic!("a read with one damaged copy failed: {e:#}");
             }
+            // Round-robin turns are shared by every chunk read, so the reads above may
+            // always ask the same replica first for this chunk; three reads of it in a
+            // row ask each of its three replicas first once.
+            for _ in 0..3 {
+                if let Err(e) = ctx.read_range_checked(path, &read_me, chunk_off).await {
+                    panic!("a ranged read with one damaged copy failed: {e:#}");
+                }
+            }
+            // Reported: the bad copy is out of the locations, or already replaced (the
+            // repair can put a good copy back on the same server between two polls).
             let loc = ctx.location(path, id).await?;
-            (!loc.servers.contains(&victim)).then_some(())
+            let replaced = ctx
+                .client
+                .status()
+                .await
+                .ok()?
+                .repair
+                .recent
+                .iter()
+                .any(|r| r.chunk == id);
+            (replaced || !loc.servers.contains(&victim)).then_some(())
         },
     )
     .await
