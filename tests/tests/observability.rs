@@ -11,10 +11,11 @@ use anyhow::{bail, Context, Result};
 use ferrofs_proto::config::{load, DataConfig, MetaConfig};
 use ferrofs_tests::data::content;
 use ferrofs_tests::files::{mkdir_p, put_bytes};
+use ferrofs_tests::metrics::{sample, scrape, Samples};
 use ferrofs_tests::TestCluster;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,22 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1024 * 1024;
-
-/// Sample name with its labels (`name{k="v",...}`, labels sorted) -> value.
-type Samples = BTreeMap<String, f64>;
-
-/// Parses OpenMetrics text with prometheus_client and prints the samples as JSON; any
-/// syntax error makes it exit non-zero.
-const PARSER: &str = r#"
-import json, sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-out = {}
-for family in text_string_to_metric_families(sys.stdin.read()):
-    for s in family.samples:
-        labels = ",".join('%s="%s"' % kv for kv in sorted(s.labels.items()))
-        out[s.name + ("{" + labels + "}" if labels else "")] = s.value
-print(json.dumps(out))
-"#;
 
 /// The HTTP (metrics) address of every server, by process name.
 fn metrics_addrs(cluster: &TestCluster) -> Result<BTreeMap<String, SocketAddr>> {
@@ -59,53 +44,6 @@ fn metrics_addrs(cluster: &TestCluster) -> Result<BTreeMap<String, SocketAddr>> 
     Ok(out)
 }
 
-/// A plain HTTP/1.1 GET; returns the status code and the body.
-fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").context("no end of headers")?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no status code")?;
-    Ok((code, body.to_string()))
-}
-
-/// GET `/metrics` and parse it with the real parser.
-fn scrape(addr: SocketAddr) -> Result<Samples> {
-    let (code, body) = http_get(addr, "/metrics")?;
-    if code != 200 {
-        bail!("GET http://{addr}/metrics: {code}: {body}");
-    }
-    let mut child = Command::new("python3")
-        .args(["-c", PARSER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running python3 (scripts/install-deps.sh installs prometheus-client)")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(body.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "metrics of {addr} do not parse: {}\n{body}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
 /// Call `check` every 200 ms until it returns true; false after `limit`.
 fn poll(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
@@ -118,10 +56,6 @@ fn poll(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn sample(s: &Samples, key: &str) -> f64 {
-    s.get(key).copied().unwrap_or(0.0)
 }
 
 /// The name of the metadata server that reports itself leader in its metrics.
