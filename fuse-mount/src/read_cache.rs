@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-/// Chunks kept per open file (the one being read, the next, one spare).
-const SLOTS_PER_FILE: usize = 3;
+/// Chunks fetched ahead of a sequential reader: with one, the reader waits for
+/// every fetch; with a few, fetches of several replicas overlap with the reading.
+pub(crate) const READ_AHEAD_CHUNKS: u64 = 3;
+/// Chunks kept per open file (the one being read, those ahead, one spare).
+const SLOTS_PER_FILE: usize = READ_AHEAD_CHUNKS as usize + 2;
 
 /// Bytes that the read caches of one mount may hold together.
 #[derive(Debug)]
@@ -139,9 +142,9 @@ mod tests {
         let c = ReadCache::default();
         let a = c.slot(1);
         assert!(Arc::ptr_eq(&a, &c.slot(1)));
-        c.slot(2);
-        c.slot(3);
-        c.slot(4);
+        for i in 2..=SLOTS_PER_FILE as u64 + 1 {
+            c.slot(i);
+        }
         assert!(!c.contains(1));
         assert!(c.contains(2) && c.contains(4));
         c.invalidate(3);

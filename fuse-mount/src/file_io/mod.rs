@@ -9,6 +9,7 @@
 //! - reads see this mount's unflushed writes, and sequential reads go through a small
 //!   chunk cache that prefetches the next chunk.
 
+use crate::dir_scan::Changes;
 use crate::error::{errno_of, OrErrno};
 use crate::read_cache::{Budget, ReadCache};
 use crate::write_buffer::{stored_len, DirtyChunk, WriteBuffer};
@@ -68,6 +69,8 @@ pub(crate) struct FileIo {
     epoch: AtomicU64,
     cache: ReadCache,
     budget: Arc<Budget>,
+    /// The mount's change counter: every commit here is a change.
+    changes: Arc<Changes>,
 }
 
 impl FileIo {
@@ -77,6 +80,7 @@ impl FileIo {
         ino: InodeId,
         size: u64,
         budget: Arc<Budget>,
+        changes: Arc<Changes>,
     ) -> FileIo {
         let chunk_size = client.chunk_size().max(1);
         let parallel = client.config().parallel_chunks.max(1);
@@ -97,6 +101,7 @@ impl FileIo {
             epoch: AtomicU64::new(0),
             cache: ReadCache::default(),
             budget,
+            changes,
         }
     }
 
@@ -109,6 +114,7 @@ impl FileIo {
     fn committed(&self, st: &mut IoState, size: u64) {
         st.committed_size = st.committed_size.max(size);
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.changes.bump();
     }
 
     /// Another open of the file: cached chunks are dropped (close-to-open), and the
@@ -185,7 +191,9 @@ impl FileIo {
             .client
             .truncate_with(self.ino, change)
             .await
-            .or_errno("setattr")?;
+            .or_errno("setattr");
+        self.changes.bump();
+        let attr = attr?;
         st.committed_size = attr.size;
         st.buffer.reset_end();
         st.dirty_mtime = None;
@@ -221,6 +229,7 @@ impl FileIo {
         match result {
             Ok(attr) => self.committed(st, attr.size),
             Err(e) => {
+                self.changes.bump(); // the commit may have happened all the same
                 st.buffer.put_back(up.index, &up.data);
                 st.error.get_or_insert(e);
             }
@@ -286,6 +295,7 @@ impl FileIo {
             match result {
                 Ok(attr) => self.committed(st, attr.size),
                 Err(e) => {
+                    self.changes.bump(); // the commit may have happened all the same
                     for (i, b) in whole {
                         st.buffer.put_back(i, &b);
                     }

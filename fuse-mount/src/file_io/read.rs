@@ -3,7 +3,7 @@
 
 use super::FileIo;
 use crate::error::{errno_of, OrErrno};
-use crate::read_cache::{Budget, CachedChunk, Slot};
+use crate::read_cache::{Budget, CachedChunk, Slot, READ_AHEAD_CHUNKS};
 use crate::write_buffer::overlay_chunk;
 use ferrofs_client::{Client, ClientError, InodeId};
 use fuser::Errno;
@@ -109,8 +109,10 @@ impl FileIo {
             pos = piece_end;
         }
         let next = end.div_ceil(cs).max(offset / cs + 1);
-        if next * cs < committed && !self.cache.contains(next) {
-            self.prefetch(next);
+        for ahead in next..next + READ_AHEAD_CHUNKS {
+            if ahead * cs < committed && !self.cache.contains(ahead) {
+                self.prefetch(ahead);
+            }
         }
         Ok(())
     }

@@ -73,6 +73,26 @@ fn xattr_reply(reply: ReplyXattr, answer: XattrAnswer) {
     }
 }
 
+/// Requests that change names or attributes (data commits count themselves, in
+/// `FileIo`). Failed ones count too: a timed-out change may still have been made.
+fn changes_namespace(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Setattr
+            | Op::Mknod
+            | Op::Mkdir
+            | Op::Unlink
+            | Op::Rmdir
+            | Op::Symlink
+            | Op::Rename
+            | Op::Link
+            | Op::Create
+            | Op::Setxattr
+            | Op::Removexattr
+            | Op::Fallocate
+    )
+}
+
 /// The mounted file system.
 pub(crate) struct FerroFs {
     core: Arc<Core>,
@@ -110,8 +130,15 @@ impl FerroFs {
         S: FnOnce(R, T) + Send + 'static,
     {
         let timer = self.timer(op);
+        let changes = changes_namespace(op).then(|| self.core.scans.changes.clone());
         self.core.rt.spawn(async move {
-            match work.await {
+            let result = work.await;
+            // Before the answer: a lookup the caller sends next must not be answered
+            // from a listing fetched before this change.
+            if let Some(changes) = changes {
+                changes.bump();
+            }
+            match result {
                 Ok(v) => {
                     timer.done(Ok(()));
                     send(reply, v);

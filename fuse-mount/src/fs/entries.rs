@@ -2,9 +2,29 @@
 
 use super::hidden::is_hidden_name;
 use super::{Core, Entry};
+use crate::dir_scan::{Answer, Listing, MAX_SCAN_ENTRIES};
 use crate::error::OrErrno;
-use ferrofs_client::{FileKind, InodeId, RenameFlags};
+use ferrofs_client::{Client, FileAttr, FileKind, InodeId, RenameFlags};
 use fuser::Errno;
+use std::time::Instant;
+
+/// Every entry of a directory, page by page; `None` if it has more than
+/// `MAX_SCAN_ENTRIES` or a page fails (the lookups then simply ask the cluster).
+async fn list_whole(client: &Client, dir: InodeId) -> Option<Vec<(Vec<u8>, FileAttr)>> {
+    let mut entries = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, done) = client.readdir(dir, after, u32::MAX).await.ok()?;
+        after = page.last().map(|e| e.name.clone());
+        entries.extend(page.into_iter().map(|e| (e.name, e.attr)));
+        if entries.len() > MAX_SCAN_ENTRIES {
+            return None;
+        }
+        if done || after.is_none() {
+            return Some(entries);
+        }
+    }
+}
 
 /// Who makes a new entry, from the request.
 #[derive(Clone, Copy, Debug)]
@@ -26,8 +46,29 @@ impl Core {
         if is_hidden_name(parent, name) {
             return Err(Errno::ENOENT);
         }
-        let attr = self.client.lookup(parent, name).await.or_errno("lookup")?;
+        let attr = match self.scans.lookup(parent, name, Instant::now()) {
+            Answer::Found(attr) => attr,
+            Answer::Missing => return Err(Errno::ENOENT),
+            Answer::Ask { fetch } => {
+                if fetch {
+                    self.fetch_listing(parent);
+                }
+                self.client.lookup(parent, name).await.or_errno("lookup")?
+            }
+        };
         Ok(self.entry(&self.local_view(attr).await))
+    }
+
+    /// Fetch the listing of `parent` in the background for the scan cache.
+    fn fetch_listing(&self, parent: InodeId) {
+        let (client, scans) = (self.client.clone(), self.scans.clone());
+        self.rt.spawn(async move {
+            let changes = scans.changes.current();
+            let listing = list_whole(&client, parent)
+                .await
+                .map(|entries| Listing::new(changes, Instant::now(), entries));
+            scans.fetched(parent, listing, Instant::now());
+        });
     }
 
     pub(crate) async fn getattr(&self, ino: InodeId) -> Result<fuser::FileAttr, Errno> {

@@ -131,6 +131,7 @@ impl Core {
         }
         if let Some(hidden) = last.hidden {
             self.remove_hidden(&hidden).await;
+            self.scans.changes.bump();
         }
     }
 

@@ -12,6 +12,7 @@ mod io;
 mod xattr;
 
 use crate::attr::kernel_attr;
+use crate::dir_scan::{Changes, ScanCache};
 use crate::dir_stream::DirStream;
 use crate::error::OrErrno;
 use crate::file_io::FileIo;
@@ -56,6 +57,8 @@ pub(crate) struct Core {
     pub(crate) hidden: hidden::HiddenDir,
     pub(crate) xattr_hints: Arc<NoXattrHints>,
     pub(crate) metrics: Arc<MountMetrics>,
+    /// Directory listings answering scans of lookups (see `dir_scan`).
+    pub(crate) scans: Arc<ScanCache>,
 }
 
 impl Core {
@@ -73,6 +76,7 @@ impl Core {
             budget: Budget::new(READ_CACHE_BUDGET),
             hidden: hidden::HiddenDir::default(),
             xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
+            scans: Arc::new(ScanCache::new(opts.entry_ttl, Arc::new(Changes::default()))),
             opts,
             metrics,
         }
@@ -119,6 +123,7 @@ impl Core {
             ino,
             size,
             self.budget.clone(),
+            self.scans.changes.clone(),
         )
     }
 }
