@@ -29,7 +29,64 @@ fn transport() -> Arc<quinn::TransportConfig> {
     if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(3)) {
         t.max_idle_timeout(Some(idle));
     }
+    // Sending a 4 MiB chunk costs per packet, not per byte (DESIGN §2): on loopback
+    // (MTU 64 KiB) MTU discovery finds room for packets 45 times bigger than Ethernet's,
+    // and on an Ethernet path the probes above its MTU are simply lost.
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(MAX_UDP_PAYLOAD);
+    t.mtu_discovery_config(Some(mtu));
     Arc::new(t)
+}
+
+/// The largest UDP payload (IPv6's limit): the ceiling for MTU discovery.
+const MAX_UDP_PAYLOAD: u16 = 65_527;
+
+/// Accept packets up to `MAX_UDP_PAYLOAD` (quinn's default stops at Ethernet's 1472).
+fn endpoint_config() -> quinn::EndpointConfig {
+    let mut c = quinn::EndpointConfig::default();
+    if let Err(e) = c.max_udp_payload_size(MAX_UDP_PAYLOAD) {
+        tracing::warn!(error = %e, "keeping QUIC's default maximum packet size");
+    }
+    c
+}
+
+/// Socket buffers asked for; the kernel caps them at `net.core.rmem_max` and
+/// `wmem_max`. The default (208 KiB) holds three 64 KiB packets, so a burst of a
+/// chunk overflowed it and every drop cost a retransmission and a smaller
+/// congestion window.
+const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+
+fn udp_socket(bind: SocketAddr) -> Result<std::net::UdpSocket, WireError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    for (what, set) in [
+        (
+            "receive",
+            Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>,
+        ),
+        ("send", Socket::set_send_buffer_size),
+    ] {
+        if let Err(e) = set(&socket, SOCKET_BUFFER_BYTES) {
+            tracing::warn!(error = %e, "keeping the default UDP {what} buffer");
+        }
+    }
+    socket.bind(&bind.into())?;
+    Ok(socket.into())
+}
+
+fn endpoint(
+    bind: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, WireError> {
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| WireError::Transport("no async runtime for QUIC".to_string()))?;
+    let socket = udp_socket(bind)?;
+    Ok(quinn::Endpoint::new(
+        endpoint_config(),
+        server,
+        socket,
+        runtime,
+    )?)
 }
 
 fn client_config(tls: &TlsIdentity) -> Result<quinn::ClientConfig, WireError> {
@@ -46,7 +103,7 @@ pub fn server_endpoint(bind: SocketAddr, tls: &TlsIdentity) -> Result<quinn::End
         .map_err(|e| WireError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(transport());
-    let mut endpoint = quinn::Endpoint::server(cfg, bind)?;
+    let mut endpoint = endpoint(bind, Some(cfg))?;
     endpoint.set_default_client_config(client_config(tls)?);
     Ok(endpoint)
 }
@@ -54,7 +111,7 @@ pub fn server_endpoint(bind: SocketAddr, tls: &TlsIdentity) -> Result<quinn::End
 /// An endpoint that only dials out.
 pub fn client_endpoint(tls: &TlsIdentity) -> Result<quinn::Endpoint, WireError> {
     let bind: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0));
-    let mut endpoint = quinn::Endpoint::client(bind)?;
+    let mut endpoint = endpoint(bind, None)?;
     endpoint.set_default_client_config(client_config(tls)?);
     Ok(endpoint)
 }
