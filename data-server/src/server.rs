@@ -133,6 +133,9 @@ impl DataServer {
             scrub_stats.clone(),
             scrub_control,
         )));
+        tasks.push(tokio::spawn(crate::store::reclaim_periodically(
+            store.clone(),
+        )));
         let http_addr = match config.metrics_addr {
             Some(at) => {
                 let sources = Arc::new(MetricsSources {

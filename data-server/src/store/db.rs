@@ -6,9 +6,13 @@
 //!   in the LSM tree; HasChunk, start-up accounting and the scrubber's walk read only
 //!   this family and never touch chunk bytes.
 //! - `chunks`: ChunkId -> the raw chunk bytes. Values of 64 KiB and more go to blob
-//!   files, so compaction moves 16-byte pointers instead of rewriting megabytes;
-//!   blob GC reclaims deleted chunks. No compression: chunk data is mostly
-//!   incompressible and hashing the stored bytes must see exactly what was written.
+//!   files, so compaction moves 16-byte pointers instead of rewriting megabytes.
+//!   Blob GC (which rewrites the live blobs of the oldest files) runs only in the
+//!   reclaim passes of `reclaim.rs`, not in every compaction: left on, it rewrote
+//!   300-470 MB per compaction during a 1 GiB sequential write (docs/benchmarks.md).
+//!   A blob file whose chunks are all deleted goes without GC. No compression:
+//!   chunk data is mostly incompressible and hashing the stored bytes must see
+//!   exactly what was written.
 //! - `quarantine`: ChunkId -> a record that failed verification (see `quarantine.rs`),
 //!   kept for inspection and out of every read path.
 
@@ -35,7 +39,7 @@ fn blob_family() -> Options {
     o.set_min_blob_size(MIN_BLOB_BYTES);
     o.set_blob_file_size(BLOB_FILE_BYTES);
     o.set_blob_compression_type(DBCompressionType::None);
-    o.set_enable_blob_gc(true);
+    o.set_enable_blob_gc(false);
     o.set_write_buffer_size(CHUNK_MEMTABLE_BYTES);
     o
 }

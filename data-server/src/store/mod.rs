@@ -5,6 +5,7 @@ pub mod error;
 pub mod header;
 mod quarantine;
 mod reclaim;
+pub use reclaim::run_periodic as reclaim_periodically;
 pub mod space;
 mod test_hook;
 
@@ -230,7 +231,7 @@ impl ChunkStore {
         if disk_space(&self.dir)?.available >= needed {
             return Ok(());
         }
-        if self.reclaim_deleted()? && disk_space(&self.dir)?.available >= needed {
+        if self.reclaim_deleted("disk full")? && disk_space(&self.dir)?.available >= needed {
             return Ok(());
         }
         Err(StoreError::NoSpace { needed: len })
