@@ -39,7 +39,10 @@ impl ChunkStore {
         self.flush()?;
         let chunks = self.cf(CF_CHUNKS)?;
         let gc = |on: &str| {
-            if let Err(e) = self.db.set_options_cf(chunks, &[("enable_blob_gc", on)]) {
+            if let Err(e) = self
+                .db
+                .set_options_cf(chunks, &[("enable_blob_garbage_collection", on)])
+            {
                 tracing::warn!(error = %e, on, "switching blob GC");
             }
         };
