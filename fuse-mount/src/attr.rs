@@ -64,6 +64,25 @@ pub(crate) fn kernel_attr(a: &FileAttr) -> fuser::FileAttr {
     }
 }
 
+/// Attributes for unit tests: owned by uid 0, gid 0, empty, times at the epoch.
+#[cfg(test)]
+pub(crate) fn test_attr(ino: u64, kind: FileKind, mode: u32) -> FileAttr {
+    FileAttr {
+        ino: ferrofs_client::InodeId(ino),
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        nlink: 1,
+        atime: Timestamp(0),
+        mtime: Timestamp(0),
+        ctime: Timestamp(0),
+        generation: 1,
+        has_xattrs: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

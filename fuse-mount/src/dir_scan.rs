@@ -173,26 +173,14 @@ impl ScanCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrofs_proto::attr::{FileKind, Timestamp};
+    use crate::attr::test_attr;
+    use ferrofs_proto::attr::FileKind;
 
     const TTL: Duration = Duration::from_secs(1);
     const DIR: InodeId = InodeId(7);
 
     fn attr(ino: u64) -> FileAttr {
-        FileAttr {
-            ino: InodeId(ino),
-            kind: FileKind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            nlink: 1,
-            atime: Timestamp(0),
-            mtime: Timestamp(0),
-            ctime: Timestamp(0),
-            generation: 1,
-            has_xattrs: false,
-        }
+        test_attr(ino, FileKind::File, 0o644)
     }
 
     fn cache() -> ScanCache {

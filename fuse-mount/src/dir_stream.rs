@@ -135,24 +135,11 @@ impl DirStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrofs_proto::attr::{FileAttr, FileKind, Timestamp};
-    use ferrofs_proto::InodeId;
+    use crate::attr::test_attr;
+    use ferrofs_proto::attr::FileKind;
 
     fn entry(name: &str) -> DirEntryPlus {
-        let attr = FileAttr {
-            ino: InodeId(name.len() as u64 + 10),
-            kind: FileKind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            nlink: 1,
-            atime: Timestamp(0),
-            mtime: Timestamp(0),
-            ctime: Timestamp(0),
-            generation: 1,
-            has_xattrs: false,
-        };
+        let attr = test_attr(name.len() as u64 + 10, FileKind::File, 0o644);
         DirEntryPlus {
             name: name.as_bytes().to_vec(),
             attr,

@@ -28,22 +28,13 @@ pub(crate) fn allowed(attr: &FileAttr, uid: u32, gid: u32, mask: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrofs_client::{InodeId, Timestamp};
+    use crate::attr::test_attr;
 
     fn attr(kind: FileKind, mode: u32) -> FileAttr {
         FileAttr {
-            ino: InodeId(2),
-            kind,
-            mode,
             uid: 1000,
             gid: 100,
-            size: 0,
-            nlink: 1,
-            atime: Timestamp(0),
-            mtime: Timestamp(0),
-            ctime: Timestamp(0),
-            generation: 1,
-            has_xattrs: false,
+            ..test_attr(2, kind, mode)
         }
     }
 

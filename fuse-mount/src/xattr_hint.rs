@@ -58,22 +58,13 @@ impl NoXattrHints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrofs_client::{FileKind, Timestamp};
+    use crate::attr::test_attr;
+    use ferrofs_client::FileKind;
 
     fn attr(ino: u64, has_xattrs: bool) -> FileAttr {
         FileAttr {
-            ino: InodeId(ino),
-            kind: FileKind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            nlink: 1,
-            atime: Timestamp(0),
-            mtime: Timestamp(0),
-            ctime: Timestamp(0),
-            generation: 0,
             has_xattrs,
+            ..test_attr(ino, FileKind::File, 0o644)
         }
     }
 
