@@ -29,30 +29,12 @@ fn transport() -> Arc<quinn::TransportConfig> {
     if let Ok(idle) = quinn::IdleTimeout::try_from(Duration::from_secs(3)) {
         t.max_idle_timeout(Some(idle));
     }
-    // Sending a 4 MiB chunk costs per packet, not per byte (DESIGN §2): on loopback
-    // (MTU 64 KiB) MTU discovery finds room for packets 45 times bigger than Ethernet's,
-    // and on an Ethernet path the probes above its MTU are simply lost.
-    let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(MAX_UDP_PAYLOAD);
-    t.mtu_discovery_config(Some(mtu));
     Arc::new(t)
 }
 
-/// The largest UDP payload (IPv6's limit): the ceiling for MTU discovery.
-const MAX_UDP_PAYLOAD: u16 = 65_527;
-
-/// Accept packets up to `MAX_UDP_PAYLOAD` (quinn's default stops at Ethernet's 1472).
-fn endpoint_config() -> quinn::EndpointConfig {
-    let mut c = quinn::EndpointConfig::default();
-    if let Err(e) = c.max_udp_payload_size(MAX_UDP_PAYLOAD) {
-        tracing::warn!(error = %e, "keeping QUIC's default maximum packet size");
-    }
-    c
-}
-
 /// Socket buffers asked for; the kernel caps them at `net.core.rmem_max` and
-/// `wmem_max`. The default (208 KiB) holds three 64 KiB packets, so a burst of a
-/// chunk overflowed it and every drop cost a retransmission and a smaller
+/// `wmem_max`. With the default (208 KiB) a burst of chunk data overflowed the
+/// receive buffer (RcvbufErrors) and every drop cost a retransmission and a smaller
 /// congestion window.
 const SOCKET_BUFFER_BYTES: usize = 8 << 20;
 
@@ -82,7 +64,7 @@ fn endpoint(
         .ok_or_else(|| WireError::Transport("no async runtime for QUIC".to_string()))?;
     let socket = udp_socket(bind)?;
     Ok(quinn::Endpoint::new(
-        endpoint_config(),
+        quinn::EndpointConfig::default(),
         server,
         socket,
         runtime,
