@@ -84,7 +84,7 @@ struct DirState {
     fetching: bool,
     /// Too big to fetch: not tried again before this.
     refused_until: Option<Instant>,
-    listing: Option<Arc<Listing>>,
+    listing: Option<Listing>,
 }
 
 pub(crate) struct ScanCache {
@@ -152,7 +152,7 @@ impl ScanCache {
         st.fetching = false;
         match listing {
             Some(l) if with_listings < MAX_LISTINGS || st.listing.is_some() => {
-                st.listing = Some(Arc::new(l));
+                st.listing = Some(l);
             }
             Some(_) => {}
             None => st.refused_until = Some(now + self.ttl * 10),
