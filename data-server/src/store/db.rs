@@ -5,8 +5,10 @@
 //! - `headers`: ChunkId (16 bytes BE) -> `ChunkHeader` (41 bytes). Small, so it stays
 //!   in the LSM tree; HasChunk, start-up accounting and the scrubber's walk read only
 //!   this family and never touch chunk bytes.
-//! - `chunks`: ChunkId -> the raw chunk bytes. Values of 64 KiB and more go to blob
-//!   files, so compaction moves 16-byte pointers instead of rewriting megabytes.
+//! - `chunks`: ChunkId -> the raw bytes of a chunk under `FILE_MIN_BYTES` (larger ones
+//!   are chunk files, `chunk_file.rs`). Values of 64 KiB and more, which only stores
+//!   written before chunk files hold, go to blob files, so compaction moves 16-byte
+//!   pointers instead of rewriting megabytes.
 //!   Blob GC (which rewrites the live blobs of the oldest files) runs only in the
 //!   reclaim passes of `reclaim.rs`, not in every compaction: left on, it rewrote
 //!   300-470 MB per compaction during a 1 GiB sequential write (docs/benchmarks.md).
@@ -58,6 +60,9 @@ pub fn open(dir: &Path) -> Result<DB, StoreError> {
     db_opts.create_missing_column_families(true);
     db_opts.set_max_background_jobs(2);
     db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+    // Flushes and compactions write data that is read back rarely; through the page
+    // cache their copies cost more CPU than the writes themselves on this kind of VM.
+    db_opts.set_use_direct_io_for_flush_and_compaction(true);
     let cfs = vec![
         ColumnFamilyDescriptor::new(CF_HEADERS, header_family()),
         ColumnFamilyDescriptor::new(CF_CHUNKS, blob_family()),

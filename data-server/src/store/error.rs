@@ -47,6 +47,16 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Classify a file-system error: a full disk is `NoSpace`.
+    pub fn from_io(e: std::io::Error, needed: u64) -> StoreError {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => StoreError::NoSpace { needed },
+            _ => StoreError::Io(e),
+        }
+    }
+}
+
 impl From<StoreError> for FsError {
     fn from(e: StoreError) -> FsError {
         match e {

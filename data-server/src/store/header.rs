@@ -1,14 +1,18 @@
 //! The versioned per-chunk header kept beside the chunk bytes.
 //!
-//! Layout (41 bytes): `version: u8 | blake3: [u8; 32] | len: u64 BE`. A reader that
-//! meets an unknown version refuses the record instead of guessing.
+//! Layout (41 bytes): `version: u8 | blake3: [u8; 32] | len: u64 BE`. Version 1: the
+//! bytes are in RocksDB's `chunks` family; version 2: they are in a chunk file
+//! (`chunk_file.rs`). A reader that meets an unknown version refuses the record
+//! instead of guessing.
 
 use crate::store::error::StoreError;
 use ferrofs_proto::ChunkId;
 
-/// The only format written today.
-pub const HEADER_VERSION: u8 = 1;
-/// Encoded size of a version-1 header.
+/// The bytes are stored in RocksDB.
+pub const HEADER_VERSION_INLINE: u8 = 1;
+/// The bytes are stored in a chunk file.
+pub const HEADER_VERSION_FILE: u8 = 2;
+/// Encoded size of a header (both versions).
 pub const HEADER_LEN: usize = 1 + 32 + 8;
 
 /// What the store knows about one chunk besides its bytes.
@@ -18,6 +22,8 @@ pub struct ChunkHeader {
     pub hash: [u8; 32],
     /// Length of the chunk in bytes.
     pub len: u64,
+    /// The bytes are in a chunk file rather than in RocksDB.
+    pub in_file: bool,
 }
 
 impl ChunkHeader {
@@ -26,12 +32,17 @@ impl ChunkHeader {
         ChunkHeader {
             hash: *blake3::hash(bytes).as_bytes(),
             len: bytes.len() as u64,
+            in_file: false,
         }
     }
 
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        out[0] = HEADER_VERSION;
+        out[0] = if self.in_file {
+            HEADER_VERSION_FILE
+        } else {
+            HEADER_VERSION_INLINE
+        };
         out[1..33].copy_from_slice(&self.hash);
         out[33..41].copy_from_slice(&self.len.to_be_bytes());
         out
@@ -45,12 +56,16 @@ impl ChunkHeader {
                 reason: format!("header of {} bytes, expected {HEADER_LEN}", bytes.len()),
             });
         }
-        if bytes[0] != HEADER_VERSION {
-            return Err(StoreError::Corrupt {
-                id,
-                reason: format!("unknown header version {}", bytes[0]),
-            });
-        }
+        let in_file = match bytes[0] {
+            HEADER_VERSION_INLINE => false,
+            HEADER_VERSION_FILE => true,
+            v => {
+                return Err(StoreError::Corrupt {
+                    id,
+                    reason: format!("unknown header version {v}"),
+                })
+            }
+        };
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&bytes[1..33]);
         let mut len = [0u8; 8];
@@ -58,6 +73,7 @@ impl ChunkHeader {
         Ok(ChunkHeader {
             hash,
             len: u64::from_be_bytes(len),
+            in_file,
         })
     }
 
@@ -89,6 +105,11 @@ mod tests {
         let h = ChunkHeader::of(b"hello");
         let back = ChunkHeader::decode(id, &h.encode()).expect("decodes");
         assert_eq!(back, h);
+        let in_file = ChunkHeader { in_file: true, ..h };
+        assert_eq!(
+            ChunkHeader::decode(id, &in_file.encode()).expect("v2"),
+            in_file
+        );
         assert!(back.verify(id, b"hello").is_ok());
         assert!(matches!(
             back.verify(id, b"hellO"),

@@ -1,5 +1,7 @@
-//! The chunk store: immutable chunks in RocksDB, verified on every read.
+//! The chunk store: immutable chunks, verified on every read. Headers and small
+//! chunks live in RocksDB, chunks of `FILE_MIN_BYTES` and more in chunk files.
 
+mod chunk_file;
 mod db;
 pub mod error;
 pub mod header;
@@ -10,6 +12,7 @@ pub mod space;
 mod test_hook;
 
 use bytes::Bytes;
+use chunk_file::ChunkFiles;
 use db::{key, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use error::StoreError;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
@@ -24,6 +27,9 @@ use std::sync::{Mutex, MutexGuard};
 /// Writers of the same chunk id are serialised by one of these locks; writers of
 /// different ids proceed in parallel so RocksDB can group their WAL syncs.
 const LOCK_STRIPES: usize = 64;
+/// Chunks at least this large are stored as files (`chunk_file.rs`); smaller ones
+/// cost less as one RocksDB write than as a file create and two syncs.
+pub const FILE_MIN_BYTES: u64 = 64 * 1024;
 
 /// Counters for status reporting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +53,7 @@ pub enum PutOutcome {
 
 pub struct ChunkStore {
     db: DB,
+    files: ChunkFiles,
     dir: PathBuf,
     usage: Usage,
     /// No capacity configured: the limit follows the size of the disk.
@@ -77,6 +84,7 @@ impl ChunkStore {
     /// holding `dir`. Usage counters are recomputed from the `headers` family.
     pub fn open(dir: &Path, capacity: Option<u64>) -> Result<ChunkStore, StoreError> {
         let db = db::open(dir)?;
+        let files = ChunkFiles::open(dir)?;
         let follow_disk = capacity.is_none();
         let capacity = match capacity {
             Some(c) => c,
@@ -91,6 +99,16 @@ impl ChunkStore {
                 used = used.saturating_add(accounted_len(id, &v));
                 chunks += 1;
             }
+            let orphans = files.remove_orphans(|id| {
+                db.get_pinned_cf(headers, key(id))
+                    .ok()
+                    .flatten()
+                    .and_then(|raw| ChunkHeader::decode(id, &raw).ok())
+                    .is_some_and(|h| h.in_file)
+            })?;
+            if orphans > 0 {
+                tracing::info!(orphans, "removed chunk files no header refers to");
+            }
             let q = cf(&db, CF_QUARANTINE)?;
             for item in db.iterator_cf(q, IteratorMode::Start) {
                 item.map_err(|e| StoreError::from_db(e, 0))?;
@@ -99,6 +117,7 @@ impl ChunkStore {
         }
         Ok(ChunkStore {
             db,
+            files,
             dir: dir.to_path_buf(),
             usage: Usage::new(capacity, used, chunks),
             follow_disk,
@@ -164,7 +183,7 @@ impl ChunkStore {
         self.usage.reserve(len)?;
         let written = self
             .check_disk(len)
-            .and_then(|()| self.write_record(id, header, bytes));
+            .and_then(|()| self.write_record(id, header, bytes, true));
         match written {
             Ok(()) => {
                 self.usage.chunk_added();
@@ -188,13 +207,13 @@ impl ChunkStore {
         match ChunkHeader::decode(id, raw_old) {
             Ok(old) if old.hash != header.hash => {
                 // Either a real conflict or a damaged header over intact bytes.
-                let stored = self.db.get_cf(self.cf(CF_CHUNKS)?, key(id)).ok().flatten();
+                let stored = self.stored_bytes(id, &old).ok().flatten();
                 if stored.map(|s| ChunkHeader::of(&s).hash) != Some(header.hash) {
                     return Err(StoreError::Conflict(id));
                 }
             }
             Ok(old) => {
-                if let Ok(Some(stored)) = self.db.get_cf(self.cf(CF_CHUNKS)?, key(id)) {
+                if let Ok(Some(stored)) = self.stored_bytes(id, &old) {
                     if old.verify(id, &stored).is_ok() {
                         return Ok(PutOutcome::AlreadyStored);
                     }
@@ -207,7 +226,7 @@ impl ChunkStore {
         let old_len = accounted_len(id, raw_old);
         let grow = header.len.saturating_sub(old_len);
         self.usage.reserve(grow)?;
-        if let Err(e) = self.write_record(id, header, bytes) {
+        if let Err(e) = self.write_record(id, header, bytes, false) {
             self.usage.release(grow);
             return Err(e);
         }
@@ -237,16 +256,52 @@ impl ChunkStore {
         Err(StoreError::NoSpace { needed: len })
     }
 
+    /// Store the bytes and then commit the header. `fresh`: no earlier record of
+    /// this chunk exists, so a chunk file left by a failed commit is an orphan.
     fn write_record(
         &self,
         id: ChunkId,
         header: ChunkHeader,
         bytes: &[u8],
+        fresh: bool,
     ) -> Result<(), StoreError> {
+        let in_file = header.len >= FILE_MIN_BYTES;
+        let header = ChunkHeader { in_file, ..header };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_HEADERS)?, key(id), header.encode());
-        batch.put_cf(self.cf(CF_CHUNKS)?, key(id), bytes);
-        self.write(batch, header.len)
+        if in_file {
+            self.files
+                .write(id, bytes)
+                .map_err(|e| StoreError::from_io(e, header.len))?;
+            // A legacy copy of the bytes inside RocksDB is replaced by the file.
+            batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
+        } else {
+            batch.put_cf(self.cf(CF_CHUNKS)?, key(id), bytes);
+        }
+        let committed = self.write(batch, header.len);
+        if committed.is_err() && in_file && fresh {
+            let _ = self.files.remove(id);
+        }
+        committed
+    }
+
+    /// The stored bytes of chunk `id` as they are (unverified); `None` if missing.
+    fn stored_bytes(&self, id: ChunkId, header: &ChunkHeader) -> Result<Option<Bytes>, StoreError> {
+        if header.in_file {
+            return match self.files.read(id, header.len) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StoreError::Corrupt {
+                    id,
+                    reason: format!("chunk file unreadable: {e}"),
+                }),
+            };
+        }
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_CHUNKS)?, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        Ok(bytes.map(Bytes::from))
     }
 
     /// The header of a stored chunk, if any (not verified against the bytes).
@@ -267,7 +322,7 @@ impl ChunkStore {
     }
 
     /// Read a whole chunk and verify it against its header.
-    pub fn read_verified(&self, id: ChunkId) -> Result<(ChunkHeader, Vec<u8>), StoreError> {
+    pub fn read_verified(&self, id: ChunkId) -> Result<(ChunkHeader, Bytes), StoreError> {
         let raw = self
             .db
             .get_cf(self.cf(CF_HEADERS)?, key(id))
@@ -277,9 +332,7 @@ impl ChunkStore {
             None => return Err(StoreError::NotFound(id)),
         };
         let bytes = self
-            .db
-            .get_cf(self.cf(CF_CHUNKS)?, key(id))
-            .map_err(|e| StoreError::from_db(e, 0))?
+            .stored_bytes(id, &header)?
             .ok_or_else(|| StoreError::Corrupt {
                 id,
                 reason: "bytes missing".to_string(),
@@ -299,7 +352,7 @@ impl ChunkStore {
             });
         }
         let end = offset.saturating_add(len).min(header.len);
-        Ok(Bytes::from(bytes).slice(offset as usize..end as usize))
+        Ok(bytes.slice(offset as usize..end as usize))
     }
 
     /// Delete a chunk (and any quarantined copy). Returns whether a live copy existed.
@@ -322,6 +375,7 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
         self.write(batch, 0)?;
+        self.remove_file_of(id, raw.as_deref());
         self.deleted_since_reclaim.fetch_add(1, Ordering::AcqRel);
         if in_quarantine {
             let _ = self
@@ -335,6 +389,18 @@ impl ChunkStore {
                 Ok(true)
             }
             None => Ok(false),
+        }
+    }
+
+    /// After a committed delete: remove the chunk file the old header pointed to.
+    /// A failure leaves an orphan that the next open removes.
+    fn remove_file_of(&self, id: ChunkId, raw_header: Option<&[u8]>) {
+        let in_file =
+            raw_header.is_some_and(|raw| ChunkHeader::decode(id, raw).is_ok_and(|h| h.in_file));
+        if in_file {
+            if let Err(e) = self.files.remove(id) {
+                tracing::warn!(chunk = %id, error = %e, "removing a deleted chunk's file");
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! Moving a damaged chunk out of the read path.
 //!
 //! A quarantine record keeps what was stored, for inspection:
-//! `header_len: u32 BE | raw header bytes | raw chunk bytes`.
+//! `header_len: u32 BE | raw header bytes | raw chunk bytes` (read from the chunk
+//! file when the header says so; the file is removed).
 
 use super::db::{key, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use super::error::StoreError;
@@ -30,15 +31,21 @@ impl ChunkStore {
             .db
             .get_cf(self.cf(CF_HEADERS)?, key(id))
             .map_err(db_err)?;
-        let bytes = self
-            .db
-            .get_cf(self.cf(CF_CHUNKS)?, key(id))
-            .map_err(db_err)?;
         let Some(raw_header) = raw_header else {
             return Ok(false);
         };
-        let bytes = bytes.unwrap_or_default();
-        if let Ok(h) = ChunkHeader::decode(id, &raw_header) {
+        let header = ChunkHeader::decode(id, &raw_header);
+        let bytes = match &header {
+            Ok(h) => self.stored_bytes(id, h).ok().flatten(),
+            // Without a readable header, only RocksDB's copy can be found.
+            Err(_) => self
+                .db
+                .get_cf(self.cf(CF_CHUNKS)?, key(id))
+                .map_err(db_err)?
+                .map(bytes::Bytes::from),
+        }
+        .unwrap_or_default();
+        if let Ok(h) = &header {
             if h.verify(id, &bytes).is_ok() {
                 return Ok(false);
             }
@@ -52,6 +59,7 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_HEADERS)?, key(id));
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         self.write(batch, 0)?;
+        self.remove_file_of(id, Some(&raw_header));
         self.usage.release(accounted_len(id, &raw_header));
         self.usage.chunk_removed();
         self.quarantined.fetch_add(1, Ordering::AcqRel);

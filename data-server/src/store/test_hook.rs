@@ -13,6 +13,9 @@ impl ChunkStore {
     pub fn corrupt_for_test(&self, id: ChunkId) -> Result<(), StoreError> {
         let _guard = self.lock(id);
         let db_err = |e| StoreError::from_db(e, 0);
+        if self.header(id)?.is_some_and(|h| h.in_file && h.len > 0) {
+            return Ok(self.files.corrupt_for_test(id)?);
+        }
         let mut bytes = self
             .db
             .get_cf(self.cf(CF_CHUNKS)?, key(id))

@@ -222,60 +222,129 @@ fn ids_after_walks_in_order() {
         .is_empty());
 }
 
-/// Chunk bytes must land in blob files, not in SSTs that compaction rewrites.
-/// Bytes in the files of `dir` ending in `.ext`.
+/// Bytes in the files under `dir` (recursively) whose name ends in `.ext`.
 fn size_of(dir: &Path, ext: &str) -> u64 {
-    std::fs::read_dir(dir)
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)
         .expect("read_dir")
         .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
-        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
-        .sum()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            total += size_of(&path, ext);
+        } else if ext.is_empty() || path.extension().is_some_and(|x| x == ext) {
+            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    total
 }
 
 #[test]
-fn chunk_bytes_live_in_blob_files() {
+fn large_chunks_are_files_and_small_ones_stay_in_rocksdb() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
+    let mut large = Vec::new();
     for i in 0..8u8 {
         let (id, hash, bytes) = chunk(i, 1 << 20);
         store.put(id, hash, &bytes).expect("put");
+        large.push((id, bytes));
+        let (id, hash, bytes) = chunk(100 + i, 4096);
+        store.put(id, hash, &bytes).expect("put small");
     }
     store.flush().expect("flush");
-    let (blob, sst) = (size_of(dir.path(), "blob"), size_of(dir.path(), "sst"));
-    assert!(blob >= 8 << 20, "blob files hold the chunks: {blob} bytes");
+    let files = size_of(&dir.path().join("chunks"), "");
+    assert_eq!(files, 8 << 20, "one file of 1 MiB per large chunk");
+    let (blob, sst, log) = (
+        size_of(dir.path(), "blob"),
+        size_of(dir.path(), "sst"),
+        size_of(dir.path(), "log"),
+    );
+    assert_eq!(blob, 0, "no chunk went to RocksDB's blob files");
     assert!(
-        sst < 1 << 20,
-        "SSTs hold only keys, headers and blob pointers: {sst} bytes"
+        sst + log < 1 << 20,
+        "RocksDB holds headers and the small chunks only: {sst} + {log} bytes"
+    );
+    let (id, bytes) = &large[0];
+    assert_eq!(
+        store.get(*id, 0, u64::MAX).expect("get").as_ref(),
+        &bytes[..]
+    );
+    assert!(store.delete(*id).expect("delete"));
+    assert_eq!(
+        size_of(&dir.path().join("chunks"), ""),
+        7 << 20,
+        "a delete removes the file at once"
     );
 }
 
 #[test]
-fn a_reclaim_pass_gives_back_deleted_chunks_beside_live_ones() {
+fn chunk_files_without_a_header_are_removed_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, hash, bytes) = chunk(1, 100_000);
+    let orphan = ChunkId(0xabcdef);
+    let orphan_path = {
+        let store = open(dir.path());
+        store.put(id, hash, &bytes).expect("put");
+        // What a crash between writing a file and committing its header leaves.
+        store.files.write(orphan, &bytes).expect("stray file");
+        store.files.path(orphan)
+    };
+    assert!(orphan_path.exists());
+    let store = open(dir.path());
+    assert!(!orphan_path.exists(), "the orphan was removed");
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &bytes[..]
+    );
+}
+
+#[test]
+fn a_missing_chunk_file_is_corruption_not_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    // Four blob files of two chunks each; one chunk of each file is deleted, so no file
-    // is all garbage and only blob GC (off outside reclaim passes) can give space back.
+    let (id, hash, bytes) = chunk(3, 100_000);
+    store.put(id, hash, &bytes).expect("put");
+    std::fs::remove_file(store.files.path(id)).expect("remove the file");
+    assert!(matches!(
+        store.get(id, 0, 10),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(store.quarantine(id).expect("quarantine"));
+    // A verified copy repairs it.
+    assert_eq!(
+        store.put(id, hash, &bytes).expect("re-put"),
+        PutOutcome::Stored
+    );
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &bytes[..]
+    );
+}
+
+#[test]
+fn a_reclaim_pass_gives_back_deleted_small_chunks_beside_live_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    // Three SST files (one under RocksDB's automatic compaction trigger) of two 60 KiB
+    // chunks each; one chunk of each is deleted, so only a compaction (which reclaim
+    // passes run) can give its space back.
     let mut live = Vec::new();
-    for file in 0..4u8 {
-        let (gone, hash, bytes) = chunk(file * 2, 1 << 20);
+    for file in 0..3u8 {
+        let (gone, hash, bytes) = chunk(file * 2, 60 << 10);
         store.put(gone, hash, &bytes).expect("put");
-        let (kept, hash, bytes) = chunk(file * 2 + 1, 1 << 20);
+        let (kept, hash, bytes) = chunk(file * 2 + 1, 60 << 10);
         store.put(kept, hash, &bytes).expect("put");
         live.push((kept, bytes));
         store.flush().expect("flush");
         store.delete(gone).expect("delete");
     }
-    let before = size_of(dir.path(), "blob");
-    assert!(
-        before >= 8 << 20,
-        "four blob files of 2 MiB: {before} bytes"
-    );
+    let before = size_of(dir.path(), "sst");
+    assert!(before >= 360 << 10, "three SSTs of 120 KiB: {before} bytes");
     assert!(store.reclaim_deleted("test").expect("reclaim pass"));
-    let after = size_of(dir.path(), "blob");
+    let after = size_of(dir.path(), "sst");
     assert!(
-        after + (1 << 20) <= before,
-        "the pass gave back at least the oldest file's deleted chunk: {before} -> {after} bytes"
+        after + (150 << 10) <= before,
+        "the pass gave back the deleted chunks: {before} -> {after} bytes"
     );
     // Nothing was deleted since: the next pass has nothing to do.
     assert!(!store.reclaim_deleted("test").expect("second pass"));
