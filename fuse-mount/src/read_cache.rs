@@ -3,6 +3,7 @@
 //! mount are bounded by one shared `Budget`; without room, reads go straight to the
 //! cluster instead.
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,12 +73,12 @@ impl Drop for Reservation {
 /// One cached chunk: its bytes as stored when fetched (short at the end of the file).
 #[derive(Debug)]
 pub(crate) struct CachedChunk {
-    pub(crate) data: Vec<u8>,
+    pub(crate) data: Bytes,
     _held: Reservation,
 }
 
 impl CachedChunk {
-    pub(crate) fn new(data: Vec<u8>, held: Reservation) -> CachedChunk {
+    pub(crate) fn new(data: Bytes, held: Reservation) -> CachedChunk {
         CachedChunk { data, _held: held }
     }
 }
@@ -133,7 +134,7 @@ mod tests {
         assert_eq!(b.used(), 10);
         drop(r1);
         assert_eq!(b.used(), 4);
-        drop(CachedChunk::new(vec![1], r2));
+        drop(CachedChunk::new(Bytes::from_static(&[1]), r2));
         assert_eq!(b.used(), 0);
     }
 

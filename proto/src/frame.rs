@@ -35,10 +35,29 @@ pub async fn read_msg<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Resu
 }
 
 /// Read exactly `len` payload bytes; the caller has checked `len` against its limit.
+/// The stream's chunks are appended to a buffer of the right capacity, so the
+/// megabytes of a chunk are not zeroed before being overwritten.
 pub async fn read_payload(recv: &mut quinn::RecvStream, len: u64) -> Result<Vec<u8>, WireError> {
-    let mut buf = vec![0u8; len as usize];
-    recv.read_exact(&mut buf).await?;
+    let len = len as usize;
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        match recv.read_chunk(len - buf.len(), true).await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(WireError::Truncated),
+            Err(e) => return Err(WireError::Transport(e.to_string())),
+        }
+    }
     Ok(buf)
+}
+
+/// Fill `buf` with exactly `buf.len()` payload bytes (a buffer the caller chose, for
+/// example one aligned for direct I/O).
+pub async fn read_payload_into(
+    recv: &mut quinn::RecvStream,
+    buf: &mut [u8],
+) -> Result<(), WireError> {
+    recv.read_exact(buf).await?;
+    Ok(())
 }
 
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {

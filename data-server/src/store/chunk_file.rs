@@ -33,15 +33,70 @@ pub struct ChunkFiles {
     direct: AtomicBool,
 }
 
-/// A zeroed buffer of at least `len` bytes (rounded up to `ALIGN`) whose start is
-/// `ALIGN`-aligned, as `(vec, offset of the aligned start)`. Over-allocating and
-/// offsetting keeps this free of `unsafe`.
-fn aligned_buffer(len: usize) -> (Vec<u8>, usize) {
-    let padded = len.div_ceil(ALIGN).max(1) * ALIGN;
-    let buf = vec![0u8; padded + ALIGN];
-    let misalign = buf.as_ptr() as usize % ALIGN;
-    let offset = if misalign == 0 { 0 } else { ALIGN - misalign };
-    (buf, offset)
+fn padded(len: usize) -> usize {
+    len.div_ceil(ALIGN) * ALIGN
+}
+
+/// `len` bytes that start `ALIGN`-aligned, followed by room up to the next multiple
+/// of `ALIGN`: what `O_DIRECT` can write or read in one call. The data server
+/// receives a chunk straight into one, so writing its file needs no further copy.
+/// Over-allocating and offsetting keeps this free of `unsafe`.
+pub struct AlignedBuf {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// An empty vector with room for an aligned start and `len` padded bytes, and
+    /// the offset of that start.
+    fn room(len: usize) -> (Vec<u8>, usize) {
+        let buf = Vec::<u8>::with_capacity(padded(len) + ALIGN);
+        let misalign = buf.as_ptr() as usize % ALIGN;
+        (buf, (ALIGN - misalign) % ALIGN)
+    }
+
+    /// `len` zero bytes (to be read into).
+    pub fn zeroed(len: usize) -> AlignedBuf {
+        let (mut buf, at) = Self::room(len);
+        buf.resize(at + padded(len), 0);
+        AlignedBuf { buf, at, len }
+    }
+
+    /// A copy of `bytes`, without zeroing what is then overwritten.
+    fn copy_of(bytes: &[u8]) -> AlignedBuf {
+        let (mut buf, at) = Self::room(bytes.len());
+        buf.resize(at, 0);
+        buf.extend_from_slice(bytes);
+        buf.resize(at + padded(bytes.len()), 0);
+        AlignedBuf {
+            buf,
+            at,
+            len: bytes.len(),
+        }
+    }
+
+    /// The bytes and their padding to whole blocks.
+    fn padded_slice(&self) -> &[u8] {
+        &self.buf[self.at..self.at + padded(self.len)]
+    }
+
+    fn padded_slice_mut(&mut self) -> &mut [u8] {
+        let end = self.at + padded(self.len);
+        &mut self.buf[self.at..end]
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.at..self.at + self.len]
+    }
+}
+
+impl AsMut<[u8]> for AlignedBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.at..self.at + self.len]
+    }
 }
 
 impl ChunkFiles {
@@ -104,10 +159,16 @@ impl ChunkFiles {
         let (mut file, direct) = self.open_file(path, &mut opts)?;
         if direct {
             // Whole aligned blocks, then cut the file back to the chunk's length.
-            let (mut buf, at) = aligned_buffer(bytes.len());
-            let padded = bytes.len().div_ceil(ALIGN) * ALIGN;
-            buf[at..at + bytes.len()].copy_from_slice(bytes);
-            file.write_all(&buf[at..at + padded])?;
+            // Bytes received into an `AlignedBuf` go as they are; others are copied.
+            let whole = bytes.len() / ALIGN * ALIGN;
+            if bytes.as_ptr() as usize % ALIGN == 0 {
+                file.write_all(&bytes[..whole])?;
+                if whole < bytes.len() {
+                    file.write_all(AlignedBuf::copy_of(&bytes[whole..]).padded_slice())?;
+                }
+            } else {
+                file.write_all(AlignedBuf::copy_of(bytes).padded_slice())?;
+            }
             file.set_len(bytes.len() as u64)?;
         } else {
             file.write_all(bytes)?;
@@ -129,12 +190,13 @@ impl ChunkFiles {
         let (mut file, direct) = self.open_file(&path, OpenOptions::new().read(true))?;
         // One byte more than expected, so a file that grew is seen as too long.
         let want = len as usize + 1;
-        let (mut buf, at) = aligned_buffer(want);
+        let mut buf = AlignedBuf::zeroed(want);
+        let at = buf.at;
         // Whole aligned blocks until end of file (direct reads must stay block-sized).
-        let end = at + want.div_ceil(ALIGN) * ALIGN;
-        let mut filled = at;
-        while filled < end {
-            match file.read(&mut buf[filled..end]) {
+        let space = buf.padded_slice_mut();
+        let mut filled = 0;
+        while filled < space.len() {
+            match file.read(&mut space[filled..]) {
                 Ok(0) => break,
                 // A direct read shorter than whole blocks ended at end of file.
                 Ok(n) if direct && n % ALIGN != 0 => {
@@ -146,7 +208,7 @@ impl ChunkFiles {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Bytes::from(buf).slice(at..filled.min(at + want)))
+        Ok(Bytes::from(buf.buf).slice(at..at + filled.min(want)))
     }
 
     /// Remove chunk `id`'s file; a missing file is not an error.
@@ -206,11 +268,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aligned_buffers_are_aligned_and_big_enough() {
+    fn aligned_buffers_are_aligned_and_padded() {
         for len in [0, 1, 4095, 4096, 4097, 4 << 20] {
-            let (buf, at) = aligned_buffer(len);
-            assert_eq!((buf.as_ptr() as usize + at) % ALIGN, 0);
-            assert!(buf.len() - at >= len.div_ceil(ALIGN) * ALIGN);
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for buf in [AlignedBuf::zeroed(len), AlignedBuf::copy_of(&bytes)] {
+                assert_eq!(buf.as_ref().as_ptr() as usize % ALIGN, 0);
+                assert_eq!(buf.padded_slice().len() % ALIGN, 0);
+                assert!(buf.padded_slice().len() >= len);
+                assert_eq!(buf.as_ref().len(), len);
+            }
+            assert_eq!(AlignedBuf::copy_of(&bytes).as_ref(), &bytes[..]);
         }
     }
 
@@ -222,12 +289,21 @@ mod tests {
         let (a, b) = (ChunkId(0x1234), ChunkId(0x5678));
         files.write(a, &bytes).expect("write a");
         files.write(b, &bytes[..5000]).expect("write b");
+        // From an aligned buffer, with a partial last block.
+        let c = ChunkId(0x9abc);
+        let mut aligned = AlignedBuf::zeroed(9000);
+        aligned.as_mut().copy_from_slice(&bytes[..9000]);
+        files.write(c, aligned.as_ref()).expect("write c");
+        assert_eq!(
+            files.read(c, 9000).expect("read c").as_ref(),
+            &bytes[..9000]
+        );
         assert_eq!(files.read(a, 100_001).expect("read a").as_ref(), &bytes[..]);
         // A file longer than its header says reads back longer, for verify to reject.
         assert_eq!(files.read(b, 4000).expect("read b").len(), 4001);
         files.corrupt_for_test(a).expect("corrupt");
         assert_ne!(files.read(a, 100_001).expect("read a").as_ref(), &bytes[..]);
-        assert_eq!(files.remove_orphans(|id| id == a).expect("sweep"), 1);
+        assert_eq!(files.remove_orphans(|id| id != b).expect("sweep"), 1);
         assert!(files.read(b, 5000).is_err(), "the orphan is gone");
         files.remove(a).expect("remove");
         files.remove(a).expect("removing twice is fine");

@@ -12,6 +12,7 @@ pub mod space;
 mod test_hook;
 
 use bytes::Bytes;
+pub use chunk_file::AlignedBuf;
 use chunk_file::ChunkFiles;
 use db::{key, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use error::StoreError;

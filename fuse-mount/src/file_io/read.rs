@@ -5,6 +5,7 @@ use super::FileIo;
 use crate::error::{errno_of, OrErrno};
 use crate::read_cache::{Budget, CachedChunk, Slot, READ_AHEAD_CHUNKS};
 use crate::write_buffer::overlay_chunk;
+use bytes::Bytes;
 use ferrofs_client::{Client, ClientError, InodeId};
 use fuser::Errno;
 use std::sync::Arc;
@@ -23,12 +24,12 @@ impl FileIo {
         offset: u64,
         size: u32,
         sequential: bool,
-    ) -> Result<Vec<u8>, Errno> {
+    ) -> Result<Bytes, Errno> {
         let mut st = self.state.lock().await;
         self.reap(&mut st).await;
         let logical = st.logical_size();
         if offset >= logical {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         }
         let len = (logical - offset).min(u64::from(size));
         let committed = st.committed_size;
@@ -40,6 +41,11 @@ impl FileIo {
             drop(st);
             None
         };
+        if guard.is_none() && sequential && offset + len <= committed {
+            if let Some(bytes) = self.read_within_one_chunk(offset, len, committed).await? {
+                return Ok(bytes);
+            }
+        }
         let mut out = vec![0u8; len as usize];
         let stored_end = committed.min(offset + len);
         if stored_end > offset {
@@ -53,7 +59,48 @@ impl FileIo {
             }
             st.buffer.overlay(offset, &mut out);
         }
-        Ok(out)
+        Ok(Bytes::from(out))
+    }
+
+    /// A sequential read that lies in one cached chunk is a slice of that chunk: no
+    /// buffer to zero and fill for each request. `None` when it does not apply.
+    async fn read_within_one_chunk(
+        &self,
+        offset: u64,
+        len: u64,
+        committed: u64,
+    ) -> Result<Option<Bytes>, Errno> {
+        let cs = self.chunk_size;
+        let index = offset / cs;
+        if (offset + len).div_ceil(cs) != index + 1 || len == 0 {
+            return Ok(None);
+        }
+        let slot = self.cache.slot(index);
+        let from = (offset - index * cs) as usize;
+        let slice = match self.fetch_into(&slot, index).await {
+            Ok(chunk) if chunk.data.len() >= from + len as usize => {
+                chunk.data.slice(from..from + len as usize)
+            }
+            Ok(_) => return Ok(None),
+            Err(FetchFail::NoRoom) => return Ok(None),
+            Err(FetchFail::Client(e)) => {
+                self.cache.invalidate(index);
+                return Err(errno_of("read", &e));
+            }
+        };
+        self.read_ahead_after(offset + len, offset, committed);
+        Ok(Some(slice))
+    }
+
+    /// Start fetching the chunks after a sequential read that ended at `end`.
+    fn read_ahead_after(&self, end: u64, offset: u64, committed: u64) {
+        let cs = self.chunk_size;
+        let next = end.div_ceil(cs).max(offset / cs + 1);
+        for ahead in next..next + READ_AHEAD_CHUNKS {
+            if ahead * cs < committed && !self.cache.contains(ahead) {
+                self.prefetch(ahead);
+            }
+        }
     }
 
     /// Fill `out` with the stored bytes at `offset` (all below `committed`).
@@ -108,12 +155,7 @@ impl FileIo {
             }
             pos = piece_end;
         }
-        let next = end.div_ceil(cs).max(offset / cs + 1);
-        for ahead in next..next + READ_AHEAD_CHUNKS {
-            if ahead * cs < committed && !self.cache.contains(ahead) {
-                self.prefetch(ahead);
-            }
-        }
+        self.read_ahead_after(end, offset, committed);
         Ok(())
     }
 
@@ -163,5 +205,5 @@ async fn fetch_chunk(
         .read_at(ino, index * chunk_size, chunk_size)
         .await
         .map_err(FetchFail::Client)?;
-    Ok(CachedChunk::new(data, held))
+    Ok(CachedChunk::new(Bytes::from(data), held))
 }

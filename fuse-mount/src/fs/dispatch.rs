@@ -397,7 +397,7 @@ impl Filesystem for FerroFs {
                 core.metrics.read_bytes(data.len());
                 Ok(data)
             },
-            |r, d: Vec<u8>| r.data(&d),
+            |r, d: bytes::Bytes| r.data(&d),
         );
     }
 

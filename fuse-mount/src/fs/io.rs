@@ -96,7 +96,12 @@ impl Core {
         Ok(())
     }
 
-    pub(crate) async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    pub(crate) async fn read(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> Result<bytes::Bytes, Errno> {
         let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
         let sequential = h.is_sequential(offset, SEQUENTIAL_SLACK);
         let data = h.io.read(offset, size, sequential).await?;
