@@ -161,7 +161,7 @@ impl ChunkFiles {
             // Whole aligned blocks, then cut the file back to the chunk's length.
             // Bytes received into an `AlignedBuf` go as they are; others are copied.
             let whole = bytes.len() / ALIGN * ALIGN;
-            if bytes.as_ptr() as usize % ALIGN == 0 {
+            if (bytes.as_ptr() as usize).is_multiple_of(ALIGN) {
                 file.write_all(&bytes[..whole])?;
                 if whole < bytes.len() {
                     file.write_all(AlignedBuf::copy_of(&bytes[whole..]).padded_slice())?;
