@@ -135,6 +135,15 @@ impl WriteBuffer {
             .is_some_and(|c| c.covers(self.chunk_size))
     }
 
+    /// The chunks every byte of which was written, in index order.
+    pub(crate) fn full_indexes(&self) -> Vec<u64> {
+        self.chunks
+            .keys()
+            .copied()
+            .filter(|&index| self.is_full(index))
+            .collect()
+    }
+
     pub(crate) fn take(&mut self, index: u64) -> Option<DirtyChunk> {
         self.chunks.remove(&index)
     }
@@ -238,6 +247,17 @@ mod tests {
         assert_eq!(c.into_bytes(), vec![1, 1, 1, 1, 1, 2, 2, 2]);
         assert_eq!(b.dirty_chunks(), 1);
         assert_eq!(b.take(1).expect("chunk 1").into_bytes(), vec![2, 2, 2]);
+    }
+
+    #[test]
+    fn full_indexes_lists_the_whole_chunks_in_order() {
+        let mut b = WriteBuffer::new(8);
+        b.write(16, &[3; 8]);
+        b.write(0, &[1; 11]);
+        b.write(28, &[4; 2]);
+        assert_eq!(b.full_indexes(), vec![0, 2]);
+        b.take(0);
+        assert_eq!(b.full_indexes(), vec![2]);
     }
 
     #[test]

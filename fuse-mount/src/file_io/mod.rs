@@ -1,7 +1,9 @@
 //! Data IO of one open file in this mount, shared by all its open handles:
 //!
-//! - writes gather in a `WriteBuffer`; a chunk that fills up is uploaded (and committed)
-//!   in the background, at most `parallel_chunks` at once per file; flush, fsync,
+//! - writes gather in a `WriteBuffer`; once `parallel_chunks` chunks are full they are
+//!   uploaded together in the background and recorded by one commit (a sequential
+//!   writer costs the metadata quorum one Raft commit per group, not per chunk), with
+//!   at most two groups in flight per file; flush, fsync,
 //!   release and setattr upload the rest, reading the stored bytes of a partially
 //!   written chunk first, and return only once it is committed (close-to-open);
 //! - a background upload's failure is reported by the next write or flush, and its
@@ -28,18 +30,28 @@ const MAX_DIRTY_CHUNKS: usize = 16;
 
 mod read;
 
-/// A whole chunk on its way to the data servers and the metadata.
+/// Upload groups of one file in flight at once: one being uploaded while the next
+/// one starts.
+const GROUPS_IN_FLIGHT: usize = 2;
+
+/// Whole chunks (`(index, bytes)`) on their way to the data servers and the
+/// metadata, recorded by one commit.
 struct Upload {
-    index: u64,
-    data: Bytes,
+    chunks: Vec<(u64, Bytes)>,
     task: JoinHandle<Result<FileAttr, ClientError>>,
+}
+
+impl Upload {
+    fn holds(&self, index: u64) -> bool {
+        self.chunks.iter().any(|(i, _)| *i == index)
+    }
 }
 
 struct IoState {
     buffer: WriteBuffer,
     /// The file size the cluster has, as last seen by this mount.
     committed_size: u64,
-    /// In start order; at most one per chunk index.
+    /// In start order; a chunk index is in at most one.
     uploads: VecDeque<Upload>,
     /// A background upload failed; reported once by the next write or flush.
     error: Option<Errno>,
@@ -154,17 +166,21 @@ impl FileIo {
         if let Some(e) = st.error.take() {
             return Err(e);
         }
-        let touched = st.buffer.write(offset, data);
+        st.buffer.write(offset, data);
         st.dirty_mtime = Some(Timestamp::now());
-        for index in touched {
-            if st.buffer.is_full(index) {
+        let full = st.buffer.full_indexes();
+        if full.len() >= self.parallel {
+            let mut group = Vec::with_capacity(full.len());
+            for index in full {
+                // An older upload of the same chunk must commit first.
                 self.wait_index(&mut st, index).await;
                 if let Some(chunk) = st.buffer.take(index) {
-                    self.start_upload(&mut st, index, chunk);
+                    group.push((index, chunk));
                 }
             }
+            self.start_upload(&mut st, group);
         }
-        while st.uploads.len() > self.parallel {
+        while st.uploads.len() > GROUPS_IN_FLIGHT {
             if let Some(up) = st.uploads.pop_front() {
                 self.finish(&mut st, up).await;
             }
@@ -201,18 +217,28 @@ impl FileIo {
         Ok(attr)
     }
 
-    fn start_upload(&self, st: &mut IoState, index: u64, chunk: DirtyChunk) {
-        let data = Bytes::from(chunk.into_bytes());
-        let min_size = index
-            .saturating_mul(self.chunk_size)
-            .saturating_add(data.len() as u64);
-        let (client, ino, payload) = (self.client.clone(), self.ino, data.clone());
-        let task = self.rt.spawn(async move {
-            client
-                .write_chunks(ino, vec![(index, payload)], min_size)
-                .await
-        });
-        st.uploads.push_back(Upload { index, data, task });
+    fn start_upload(&self, st: &mut IoState, group: Vec<(u64, DirtyChunk)>) {
+        if group.is_empty() {
+            return;
+        }
+        let chunks: Vec<(u64, Bytes)> = group
+            .into_iter()
+            .map(|(index, chunk)| (index, Bytes::from(chunk.into_bytes())))
+            .collect();
+        let min_size = chunks
+            .iter()
+            .map(|(index, data)| {
+                index
+                    .saturating_mul(self.chunk_size)
+                    .saturating_add(data.len() as u64)
+            })
+            .max()
+            .unwrap_or(0);
+        let (client, ino, payload) = (self.client.clone(), self.ino, chunks.clone());
+        let task = self
+            .rt
+            .spawn(async move { client.write_chunks(ino, payload, min_size).await });
+        st.uploads.push_back(Upload { chunks, task });
     }
 
     /// Account for a finished upload: the committed size grows, or on failure the
@@ -221,16 +247,20 @@ impl FileIo {
         let result = match up.task.await {
             Ok(r) => r.map_err(|e| errno_of("write", &e)),
             Err(e) => {
-                tracing::error!(ino = %self.ino, index = up.index, error = %e, "chunk upload task failed");
+                tracing::error!(ino = %self.ino, error = %e, "chunk upload task failed");
                 Err(Errno::EIO)
             }
         };
-        self.cache.invalidate(up.index);
+        for (index, _) in &up.chunks {
+            self.cache.invalidate(*index);
+        }
         match result {
             Ok(attr) => self.committed(st, attr.size),
             Err(e) => {
                 self.changes.bump(); // the commit may have happened all the same
-                st.buffer.put_back(up.index, &up.data);
+                for (index, data) in &up.chunks {
+                    st.buffer.put_back(*index, data);
+                }
                 st.error.get_or_insert(e);
             }
         }
@@ -247,7 +277,7 @@ impl FileIo {
 
     /// Wait for the upload of chunk `index`, if any, so a newer one commits after it.
     async fn wait_index(&self, st: &mut IoState, index: u64) {
-        while let Some(pos) = st.uploads.iter().position(|u| u.index == index) {
+        while let Some(pos) = st.uploads.iter().position(|u| u.holds(index)) {
             if let Some(up) = st.uploads.remove(pos) {
                 self.finish(st, up).await;
             }

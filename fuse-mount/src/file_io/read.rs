@@ -54,8 +54,8 @@ impl FileIo {
                 .await?;
         }
         if let Some(st) = guard {
-            for up in &st.uploads {
-                overlay_chunk(self.chunk_size, up.index, &up.data, offset, &mut out);
+            for (index, data) in st.uploads.iter().flat_map(|up| &up.chunks) {
+                overlay_chunk(self.chunk_size, *index, data, offset, &mut out);
             }
             st.buffer.overlay(offset, &mut out);
         }
