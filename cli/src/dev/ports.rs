@@ -101,7 +101,7 @@ mod tests {
     /// afterwards would race with the other tests and clusters picking ports meanwhile.)
     #[test]
     fn ports_that_cannot_be_bound_are_skipped() {
-        let taken = |p: u16| p % 2 == 0;
+        let taken = |p: u16| p.is_multiple_of(2);
         let picked = pick(50, &BTreeSet::new(), "test", |p| {
             if taken(p) {
                 Err(std::io::Error::from(std::io::ErrorKind::AddrInUse))
