@@ -287,15 +287,18 @@ impl ChunkStore {
     }
 
     /// The stored bytes of chunk `id` as they are (unverified); `None` if missing.
+    /// A failure to read the file (too many open files, say) is `Io`, not damage:
+    /// it must not get an intact chunk quarantined.
     fn stored_bytes(&self, id: ChunkId, header: &ChunkHeader) -> Result<Option<Bytes>, StoreError> {
         if header.in_file {
             return match self.files.read(id, header.len) {
                 Ok(b) => Ok(Some(b)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(StoreError::Corrupt {
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(StoreError::Corrupt {
                     id,
                     reason: format!("chunk file unreadable: {e}"),
                 }),
+                Err(e) => Err(StoreError::Io(e)),
             };
         }
         let bytes = self

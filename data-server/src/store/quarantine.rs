@@ -36,7 +36,11 @@ impl ChunkStore {
         };
         let header = ChunkHeader::decode(id, &raw_header);
         let bytes = match &header {
-            Ok(h) => self.stored_bytes(id, h).ok().flatten(),
+            // A read that failed for another reason than damage quarantines nothing.
+            Ok(h) => match self.stored_bytes(id, h) {
+                Err(StoreError::Corrupt { .. }) => None,
+                other => other?,
+            },
             // Without a readable header, only RocksDB's copy can be found.
             Err(_) => self
                 .db
