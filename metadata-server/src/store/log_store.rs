@@ -1,10 +1,12 @@
 //! The Raft log, vote, committed index and last-purged id in their own RocksDB.
-//! Every vote and log write is synced (`WriteOptions::set_sync(true)`) before openraft
-//! hears that it is stored, so an acknowledged vote or entry survives a crash. Only the
-//! committed id, a hint, is written without fsync.
+//! Every vote, truncation and purge is synced (`WriteOptions::set_sync(true)`) before
+//! openraft hears that it is stored; appended entries are written at once and reported
+//! durable only after the WAL sync that covers them (`wal_sync`), so an acknowledged
+//! vote or entry survives a crash. Only the committed id, a hint, is never synced.
 
 use super::codec;
 use super::io_err;
+use super::wal_sync::WalSyncer;
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -32,6 +34,7 @@ const KEY_END: [u8; 9] = [0xff; 9];
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    wal: WalSyncer,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -65,7 +68,9 @@ impl LogStore {
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs)
             .map_err(|e| io::Error::other(format!("opening raft log at {}: {e}", dir.display())))?;
-        Ok(LogStore { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let wal = WalSyncer::start(&db)?;
+        Ok(LogStore { db, wal })
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, io::Error> {
@@ -201,9 +206,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.put_cf(cf, index_key(entry.index()), codec::encode(&entry)?);
         }
-        // The entries are readable and synced when this returns; only then is openraft told.
-        self.write_synced(batch).await?;
-        callback.io_completed(Ok(()));
+        // Readable when this returns; openraft hears they are durable after the next sync.
+        self.write_unsynced(batch)?;
+        self.wal.after_sync(callback);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod sm_db;
 mod snapshot_dir;
 pub mod snapshot_file;
 mod state_machine;
+mod wal_sync;
 
 pub use log_store::LogStore;
 pub use sm_db::{SmDb, SmView};
