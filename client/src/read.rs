@@ -143,6 +143,10 @@ impl Client {
             );
             return Err(ClientError::fs_err(OP, FsError::Invalid(msg)));
         }
+        if let Some(bytes) = &loc.chunk.inline {
+            return inline_range(loc, bytes, offset, len)
+                .ok_or_else(|| ClientError::protocol(OP, "inline chunk shorter than its length"));
+        }
         let first_err = match self.read_from_replicas(loc, offset, len).await {
             Ok(b) => return Ok(b),
             Err(e) => e,
@@ -229,6 +233,17 @@ impl Client {
     }
 }
 
+/// Bytes `offset .. offset + len` of an inline chunk (already inside `loc.chunk.len`);
+/// None if the metadata's bytes do not match the recorded length.
+fn inline_range(loc: &ChunkLocation, bytes: &[u8], offset: u64, len: u64) -> Option<Vec<u8>> {
+    if bytes.len() as u64 != loc.chunk.len {
+        return None;
+    }
+    let start = usize::try_from(offset).ok()?;
+    let end = usize::try_from(offset.checked_add(len)?).ok()?;
+    bytes.get(start..end).map(<[u8]>::to_vec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +289,29 @@ mod tests {
         let view = MapView::new(map);
         let order = try_order(&view, vec![NodeId(9), NodeId(1), NodeId(3), NodeId(2)]);
         assert_eq!(order, vec![NodeId(3), NodeId(2), NodeId(9), NodeId(1)]);
+    }
+
+    #[test]
+    fn inline_ranges_are_cut_from_the_metadata_bytes() {
+        let bytes = b"0123456789".to_vec();
+        let loc = ChunkLocation {
+            index: 0,
+            chunk: ferrofs_proto::attr::ChunkRef {
+                id: ferrofs_proto::ChunkId(1),
+                len: 10,
+                hash: *blake3::hash(&bytes).as_bytes(),
+                inline: Some(bytes.clone()),
+            },
+            servers: Vec::new(),
+        };
+        assert_eq!(inline_range(&loc, &bytes, 0, 10), Some(bytes.clone()));
+        assert_eq!(inline_range(&loc, &bytes, 3, 4), Some(b"3456".to_vec()));
+        assert_eq!(inline_range(&loc, &bytes, 10, 0), Some(Vec::new()));
+        assert_eq!(inline_range(&loc, &bytes, 8, 5), None, "past the end");
+        assert_eq!(
+            inline_range(&loc, &bytes[..9], 0, 1),
+            None,
+            "length mismatch"
+        );
     }
 }

@@ -94,6 +94,7 @@ mod tests {
                 id: ChunkId(index as u128),
                 len,
                 hash: [0; 32],
+                inline: None,
             },
             servers: vec![],
         }

@@ -74,6 +74,8 @@ pub(crate) fn batch_end(batch: &[ChunkLocation], chunk_size: u64) -> u64 {
 
 impl Client {
     /// Upload one chunk; returns its reference and the servers holding a durable copy.
+    /// A chunk of at most `inline_max_bytes` is not uploaded: its bytes travel inside
+    /// the reference and the commit stores them in the metadata (no servers).
     pub(crate) async fn upload_chunk(
         &self,
         op: &'static str,
@@ -81,10 +83,21 @@ impl Client {
     ) -> Result<(ChunkRef, Vec<NodeId>), ClientError> {
         let id = ChunkId::random();
         let hash = hash_chunk(&data).await;
+        let inline_max = self.inner.config.inline_max_bytes;
+        if inline_max > 0 && (data.len() as u64) <= inline_max {
+            let chunk = ChunkRef {
+                id,
+                len: data.len() as u64,
+                hash,
+                inline: Some(data.to_vec()),
+            };
+            return Ok((chunk, Vec::new()));
+        }
         let chunk = ChunkRef {
             id,
             len: data.len() as u64,
             hash,
+            inline: None,
         };
         let deadline = Instant::now() + self.inner.config.failover_timeout;
         let mut backoff = Backoff::default();

@@ -93,6 +93,16 @@ pub struct ChunkRef {
     /// Bytes stored in the chunk (<= chunk size).
     pub len: u64,
     pub hash: [u8; 32],
+    /// The chunk's bytes when they live in the metadata instead of on data servers
+    /// (small files: at most `limits::MAX_INLINE_BYTES`). An inline chunk has no
+    /// replicas, no location record and never reaches the garbage collector.
+    pub inline: Option<Vec<u8>>,
+}
+
+impl ChunkRef {
+    pub fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
 }
 
 /// A chunk of a file with the data servers that hold a verified copy.

@@ -339,6 +339,11 @@ pub struct ClientConfig {
     /// Chunk uploads or downloads in flight per file.
     #[serde(default = "default_parallel_chunks")]
     pub parallel_chunks: usize,
+    /// Chunks of at most this many bytes (a small file, or a file's small last chunk)
+    /// are stored inline in the metadata instead of on data servers: one commit and no
+    /// upload. 0 turns inlining off; at most `limits::MAX_INLINE_BYTES`.
+    #[serde(default = "default_inline_max_bytes")]
+    pub inline_max_bytes: u64,
     /// Where `ferrofs mount` serves its Prometheus metrics (`/metrics`); none if unset.
     /// `ferrofs mount --metrics-addr` overrides it.
     #[serde(default)]
@@ -354,6 +359,9 @@ fn default_failover_timeout() -> Duration {
 fn default_parallel_chunks() -> usize {
     4
 }
+fn default_inline_max_bytes() -> u64 {
+    crate::limits::DEFAULT_INLINE_BYTES
+}
 
 impl Validate for ClientConfig {
     fn validate(&self) -> Result<(), ConfigError> {
@@ -365,6 +373,13 @@ impl Validate for ClientConfig {
         }
         if self.parallel_chunks == 0 || self.parallel_chunks > 64 {
             return Err(invalid("parallel_chunks", "must be between 1 and 64"));
+        }
+        if self.inline_max_bytes > crate::limits::MAX_INLINE_BYTES {
+            let most = crate::limits::MAX_INLINE_BYTES;
+            return Err(invalid(
+                "inline_max_bytes",
+                format!("must be at most {most}"),
+            ));
         }
         Ok(())
     }

@@ -4,6 +4,10 @@
 pub const MAX_HEADER_BYTES: u32 = 4 * 1024 * 1024;
 /// Largest chunk a data server accepts.
 pub const MAX_CHUNK_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest chunk kept inline in the metadata (a small file's bytes in its chunk list).
+pub const MAX_INLINE_BYTES: u64 = 64 * 1024;
+/// Default largest chunk a client keeps inline (`inline_max_bytes`).
+pub const DEFAULT_INLINE_BYTES: u64 = 16 * 1024;
 /// Default chunk size.
 pub const DEFAULT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// Longest name of one directory entry (bytes).

@@ -157,6 +157,15 @@ impl TestCluster {
         Ok(ferrofs_client::Client::connect(cfg).await?)
     }
 
+    /// A client that stores every chunk on data servers, however small (no inline
+    /// chunks): for tests of placement, repair and collection with many tiny files.
+    pub async fn client_without_inline(&self) -> Result<ferrofs_client::Client> {
+        let mut cfg: ferrofs_proto::config::ClientConfig =
+            ferrofs_proto::config::load(&self.client_config())?;
+        cfg.inline_max_bytes = 0;
+        Ok(ferrofs_client::Client::connect(cfg).await?)
+    }
+
     /// Names of the processes of one kind ("meta" or "data").
     pub fn names(&self, kind: &str) -> Vec<String> {
         self.pids

@@ -1,5 +1,6 @@
 //! Issue 2, acceptance 1: 200 files of random sizes through a 3+3 cluster of real
-//! processes come back byte-identical, and every chunk has 3 copies on 3 distinct servers.
+//! processes come back byte-identical, and every chunk has 3 copies on 3 distinct servers
+//! (chunks small enough to be kept inline in the metadata have their bytes there instead).
 
 use ferrofs_tests::data::{content, hash};
 use ferrofs_tests::files::{get_bytes, mkdir_p, put_bytes};
@@ -69,6 +70,7 @@ async fn two_hundred_files_round_trip_with_three_distinct_copies() -> anyhow::Re
         ferrofs_proto::config::load(&cluster.client_config())?;
     let conn = raw::connector(&cfg)?;
     let mut chunks_checked = 0;
+    let mut inline_checked = 0;
     for (i, size) in sizes.iter().enumerate() {
         let path = format!("/data/f{i}");
         let bytes = get_bytes(&client, &path).await?;
@@ -83,6 +85,18 @@ async fn two_hundred_files_round_trip_with_three_distinct_copies() -> anyhow::Re
             "{path}: chunk count"
         );
         for loc in locations {
+            if loc.chunk.len <= cfg.inline_max_bytes {
+                // Small chunks live in the metadata: bytes inline, no data server.
+                assert!(
+                    loc.chunk.inline.is_some() && loc.servers.is_empty(),
+                    "{path} chunk {} of {} bytes is not inline: servers {:?}",
+                    loc.index,
+                    loc.chunk.len,
+                    loc.servers
+                );
+                inline_checked += 1;
+                continue;
+            }
             let distinct: HashSet<_> = loc.servers.iter().collect();
             assert_eq!(
                 distinct.len(),
@@ -95,8 +109,10 @@ async fn two_hundred_files_round_trip_with_three_distinct_copies() -> anyhow::Re
         }
     }
     eprintln!(
-        "phase 2: {} files identical, {chunks_checked} chunks with 3 distinct copies",
+        "phase 2: {} files identical, {chunks_checked} chunks with 3 distinct copies, \
+         {inline_checked} small chunks inline",
         sizes.len()
     );
+    assert!(inline_checked > 0, "the small files were not kept inline");
     Ok(())
 }

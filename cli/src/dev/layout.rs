@@ -367,6 +367,7 @@ fn write_client(ca: &ClusterCa, layout: &Layout) -> Result<()> {
         failover_timeout: Duration::from_secs(30),
         read_policy: ReadPolicy::default(),
         parallel_chunks: 4,
+        inline_max_bytes: ferrofs_proto::limits::DEFAULT_INLINE_BYTES,
         // Not here: every mount of this config would ask for the same port. `dev up
         // --mount` gives its mount one with --metrics-addr.
         metrics_addr: None,

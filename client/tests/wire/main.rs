@@ -74,6 +74,8 @@ impl Cluster {
             failover_timeout: Duration::from_secs(5),
             read_policy: ReadPolicy::LeastLoaded,
             parallel_chunks: 4,
+            // These tests exercise the data path with small chunks: keep them on the servers.
+            inline_max_bytes: 0,
             metrics_addr: None,
         }
     }

@@ -8,7 +8,7 @@ use super::tx::{OpResult, Tx};
 use ferrofs_proto::attr::{ChunkLocation, ChunkRef, FileKind, Timestamp};
 use ferrofs_proto::error::FsError;
 use ferrofs_proto::ids::{ChunkId, InodeId, NodeId};
-use ferrofs_proto::limits::MAX_CHUNK_BYTES;
+use ferrofs_proto::limits::{MAX_CHUNK_BYTES, MAX_INLINE_BYTES};
 use ferrofs_proto::meta_msg::MetaResponse;
 
 /// Chunks read per page when a whole range is dropped.
@@ -35,6 +35,10 @@ pub fn commit(
                 FsError::Invalid(format!("chunk {} is {} bytes", c.chunk.id, c.chunk.len)).into(),
             );
         }
+        if let Some(bytes) = &c.chunk.inline {
+            check_inline(&c.chunk, bytes, &c.servers)?;
+            continue;
+        }
         if c.servers.is_empty() {
             return Err(FsError::Invalid(format!("chunk {} has no location", c.chunk.id)).into());
         }
@@ -44,6 +48,12 @@ pub fn commit(
         let key = keys::chunk(ino, c.index);
         let old: Option<ChunkRef> = tx.read(Table::Chunks, &key)?;
         match old {
+            // Inline bytes live in the chunk record itself: no location, no references.
+            old if c.chunk.is_inline() => {
+                if let Some(old) = old.filter(|o| o.id != c.chunk.id) {
+                    release(tx, old.id)?;
+                }
+            }
             Some(old) if old.id == c.chunk.id => add_servers(tx, c.chunk.id, &c.servers)?,
             old => {
                 retain(tx, c.chunk.id, &c.servers)?;
@@ -84,6 +94,28 @@ pub fn truncate(tx: &mut Tx<'_>, ino: InodeId, size: u64) -> Result<(), StoreErr
         if !full {
             break;
         }
+    }
+    Ok(())
+}
+
+/// An inline chunk must be small, hold exactly its recorded bytes and name no servers.
+fn check_inline(chunk: &ChunkRef, bytes: &[u8], servers: &[NodeId]) -> OpResult<()> {
+    let invalid =
+        |why: String| Err(FsError::Invalid(format!("inline chunk {}: {why}", chunk.id)).into());
+    if bytes.len() as u64 > MAX_INLINE_BYTES {
+        return invalid(format!(
+            "{} bytes, more than {MAX_INLINE_BYTES}",
+            bytes.len()
+        ));
+    }
+    if bytes.len() as u64 != chunk.len {
+        return invalid(format!("{} bytes but length {}", bytes.len(), chunk.len));
+    }
+    if !servers.is_empty() {
+        return invalid("names data servers".to_string());
+    }
+    if *blake3::hash(bytes).as_bytes() != chunk.hash {
+        return invalid("bytes do not match the hash".to_string());
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ pub fn live_chunks(store: &dyn KvRead, limit: usize) -> Result<Vec<LiveChunk>, S
                 return Ok(found.into_values().collect());
             }
             let r: ChunkRef = records::decode(Table::Chunks, value)?;
-            if found.contains_key(&r.id) {
+            // Inline chunks live in the metadata: nothing to place, repair or collect.
+            if r.is_inline() || found.contains_key(&r.id) {
                 continue;
             }
             let servers = match store.get(Table::Locations, &keys::location(r.id))? {

@@ -1,6 +1,6 @@
 use super::fixture::*;
 use crate::namespace::{
-    add_replica, chunk_locations, configure, garbage, garbage_deleted, remove_replica,
+    add_replica, chunk_locations, configure, garbage, garbage_deleted, live_chunks, remove_replica,
     MAX_GET_CHUNKS,
 };
 use ferrofs_proto::attr::{FileKind, Timestamp};
@@ -233,5 +233,88 @@ fn a_dropped_chunk_committed_again_is_refused_and_stays_garbage() {
     assert_eq!(fs.err(again), FsError::ChunkCollected(ChunkId(1)));
     assert_eq!(fs.garbage(), vec![1]);
     assert_eq!(fs.chunks(f), vec![(0, 2)]);
+    fs.check();
+}
+
+fn commit_op(ino: InodeId, chunk: ferrofs_proto::attr::ChunkLocation, size: u64) -> MetaOp {
+    MetaOp::CommitChunks {
+        ino,
+        chunks: vec![chunk],
+        min_size: size,
+        mtime: Timestamp(9),
+    }
+}
+
+#[test]
+fn inline_chunks_keep_their_bytes_in_the_chunk_list_and_need_no_servers() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "small");
+    let a = fs.ok_attr(commit_op(f, inline_at(0, 5, b"hello"), 5));
+    assert_eq!(a.size, 5);
+    match get_chunks(&fs, f, 0, 10) {
+        MetaResponse::Chunks { chunks, size } => {
+            assert_eq!(size, 5);
+            assert_eq!(chunks, vec![inline_at(0, 5, b"hello")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let c = fs.counts();
+    assert_eq!((c.chunks, c.under_replicated), (0, 0), "nothing to place");
+    assert!(live_chunks(&fs.store, 100).expect("live").is_empty());
+    assert!(servers_of(&fs, 5).is_empty());
+    // Committed again (a retry) and replaced by another inline chunk: no garbage, ever.
+    fs.ok_attr(commit_op(f, inline_at(0, 5, b"hello"), 5));
+    fs.ok_attr(commit_op(f, inline_at(0, 6, b"hello, world"), 12));
+    assert_eq!(fs.chunks(f), vec![(0, 6)]);
+    assert!(fs.garbage().is_empty());
+    fs.check();
+}
+
+#[test]
+fn a_file_moves_between_inline_and_stored_chunks() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "grows");
+    fs.ok_attr(commit_op(f, inline_at(0, 1, b"small"), 5));
+    // Grown past the inline limit: a stored chunk replaces the inline one.
+    fs.commit(f, 0, 2, &[1, 2], CHUNK);
+    assert_eq!(fs.chunks(f), vec![(0, 2)]);
+    assert!(
+        fs.garbage().is_empty(),
+        "the inline chunk had no copies to collect"
+    );
+    assert_eq!(servers_of(&fs, 2), vec![1, 2]);
+    // Shrunk again: the stored chunk goes to the garbage list.
+    fs.ok_attr(commit_op(f, inline_at(0, 3, b"tiny"), 4));
+    assert_eq!(fs.garbage(), vec![2]);
+    assert_eq!(fs.counts().chunks, 0);
+    // Deleting the file drops the inline chunk with it.
+    fs.ok(MetaOp::Unlink {
+        parent: ROOT,
+        name: b"grows".to_vec(),
+    });
+    assert_eq!(fs.garbage(), vec![2]);
+    fs.check();
+}
+
+#[test]
+fn bad_inline_chunks_are_refused_and_change_nothing() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "f");
+    fs.ok_attr(commit_op(f, inline_at(0, 1, b"good"), 4));
+    let before = fs.attr(f);
+    let mut wrong_hash = inline_at(0, 2, b"data");
+    wrong_hash.chunk.hash = [0; 32];
+    let mut wrong_len = inline_at(0, 3, b"data");
+    wrong_len.chunk.len = 3;
+    let mut with_servers = inline_at(0, 4, b"data");
+    with_servers.servers = vec![NodeId(1)];
+    let big = vec![7u8; ferrofs_proto::limits::MAX_INLINE_BYTES as usize + 1];
+    let too_big = inline_at(0, 5, &big);
+    for bad in [wrong_hash, wrong_len, with_servers, too_big] {
+        let e = fs.err(commit_op(f, bad, 4));
+        assert!(matches!(e, FsError::Invalid(_)), "{e:?}");
+    }
+    assert_eq!(fs.chunks(f), vec![(0, 1)]);
+    assert_eq!(fs.attr(f), before);
     fs.check();
 }

@@ -253,8 +253,23 @@ pub fn chunk_at(index: u64, id: u128, servers: &[u64]) -> ChunkLocation {
             id: ChunkId(id),
             len: CHUNK,
             hash: [id as u8; 32],
+            inline: None,
         },
         servers: servers.iter().map(|s| NodeId(*s)).collect(),
+    }
+}
+
+/// Chunk `id` at `index` whose bytes are kept inline.
+pub fn inline_at(index: u64, id: u128, bytes: &[u8]) -> ChunkLocation {
+    ChunkLocation {
+        index,
+        chunk: ChunkRef {
+            id: ChunkId(id),
+            len: bytes.len() as u64,
+            hash: *blake3::hash(bytes).as_bytes(),
+            inline: Some(bytes.to_vec()),
+        },
+        servers: Vec::new(),
     }
 }
 
