@@ -33,6 +33,7 @@ mod write_stream;
 
 pub use client::Client;
 pub use error::ClientError;
+pub use namespace::Added;
 pub use path::{split_path, MAX_SYMLINK_HOPS};
 pub use read::MAX_READ_AT_BYTES;
 

@@ -11,7 +11,25 @@ use ferrofs_proto::{FsError, InodeId};
 
 fn attr(op: &'static str, resp: MetaResponse) -> Result<FileAttr, ClientError> {
     match resp {
-        MetaResponse::Attr(a) => Ok(a),
+        MetaResponse::Attr(a) | MetaResponse::Added { attr: a, .. } => Ok(a),
+        other => unexpected(op, other),
+    }
+}
+
+/// A new entry's attributes and, when the reply has them, its directory's after the change.
+#[derive(Clone, Debug)]
+pub struct Added {
+    pub attr: FileAttr,
+    pub dir: Option<FileAttr>,
+}
+
+fn added(op: &'static str, resp: MetaResponse) -> Result<Added, ClientError> {
+    match resp {
+        MetaResponse::Added { attr, dir } => Ok(Added {
+            attr,
+            dir: Some(dir),
+        }),
+        MetaResponse::Attr(attr) => Ok(Added { attr, dir: None }),
         other => unexpected(op, other),
     }
 }
@@ -74,6 +92,18 @@ impl Client {
         uid: u32,
         gid: u32,
     ) -> Result<FileAttr, ClientError> {
+        Ok(self.mkdir_entry(parent, name, mode, uid, gid).await?.attr)
+    }
+
+    /// `mkdir` that also returns the parent's attributes after the change.
+    pub async fn mkdir_entry(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Added, ClientError> {
         const OP: &str = "mkdir";
         check_name(OP, name)?;
         let op = MetaOp::Mkdir {
@@ -83,7 +113,7 @@ impl Client {
             uid,
             gid,
         };
-        attr(OP, self.mutate(OP, op).await?)
+        added(OP, self.mutate(OP, op).await?)
     }
 
     /// Create a regular file or FIFO. With `exclusive`, an existing name is `Exists`;
@@ -99,6 +129,25 @@ impl Client {
         gid: u32,
         exclusive: bool,
     ) -> Result<FileAttr, ClientError> {
+        let new = self
+            .create_entry(parent, name, kind, mode, uid, gid, exclusive)
+            .await?;
+        Ok(new.attr)
+    }
+
+    /// `create` that also returns the parent's attributes after the change (none when an
+    /// existing file was opened: the directory did not change).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_entry(
+        &self,
+        parent: InodeId,
+        name: &[u8],
+        kind: FileKind,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        exclusive: bool,
+    ) -> Result<Added, ClientError> {
         const OP: &str = "create";
         check_name(OP, name)?;
         let op = MetaOp::Create {
@@ -110,7 +159,7 @@ impl Client {
             gid,
             exclusive,
         };
-        attr(OP, self.mutate(OP, op).await?)
+        added(OP, self.mutate(OP, op).await?)
     }
 
     pub async fn symlink(

@@ -14,11 +14,11 @@ async fn single_voter_serves_alone() {
     assert_eq!(leader, 1);
     assert!(matches!(
         cluster.call(1, &cluster.mkdir("solo")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     assert!(matches!(
         cluster.call(1, &lookup("solo")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     cluster.shutdown().await;
 }
@@ -29,7 +29,7 @@ async fn five_voters_survive_two_losses() {
     let leader = cluster.wait_leader(Duration::from_secs(20)).await;
     assert!(matches!(
         cluster.call(leader, &cluster.mkdir("five")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
 
     let killed_at = Instant::now();
@@ -46,11 +46,11 @@ async fn five_voters_survive_two_losses() {
         .await;
     assert!(matches!(
         cluster.call_leader(&lookup("five")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     assert!(matches!(
         cluster.call_leader(&cluster.mkdir("three-left")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     cluster.shutdown().await;
 }

@@ -15,8 +15,11 @@ async fn same_request_id_is_applied_once() {
 
     let mkdir = cluster.mkdir("once");
     let first = cluster.call(leader, &mkdir).await;
-    let MetaResponse::Attr(first_attr) = &first else {
-        panic!("expected Attr, got {first:?}")
+    let MetaResponse::Added {
+        attr: first_attr, ..
+    } = &first
+    else {
+        panic!("expected Added, got {first:?}")
     };
     tracing::info!("phase 1: the first attempt created the directory");
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 fn attr_ino(resp: &MetaResponse) -> InodeId {
     match resp {
-        MetaResponse::Attr(a) => a.ino,
+        MetaResponse::Attr(a) | MetaResponse::Added { attr: a, .. } => a.ino,
         other => panic!("expected Attr, got {other:?}"),
     }
 }

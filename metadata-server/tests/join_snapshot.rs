@@ -22,7 +22,7 @@ async fn joining_node_catches_up_by_snapshot_and_becomes_a_voter() {
     for i in 0..(SNAPSHOT_AFTER * 4) {
         let resp = cluster.call_leader(&cluster.mkdir(&format!("d{i}"))).await;
         assert!(
-            matches!(resp, MetaResponse::Attr(_)),
+            matches!(resp, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
             "mkdir d{i}: {resp:?}"
         );
     }
@@ -96,7 +96,10 @@ async fn joining_node_catches_up_by_snapshot_and_becomes_a_voter() {
         .await
         .expect("read")
         .expect("query");
-    assert!(matches!(found, MetaResponse::Attr(_)), "{found:?}");
+    assert!(
+        matches!(found, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
+        "{found:?}"
+    );
 
     cluster.shutdown().await;
 }

@@ -16,7 +16,10 @@ async fn whole_cluster_restart_keeps_data() {
         let resp = cluster
             .call_leader(&cluster.mkdir(&format!("keep-{i}")))
             .await;
-        assert!(matches!(resp, MetaResponse::Attr(_)), "{resp:?}");
+        assert!(
+            matches!(resp, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
+            "{resp:?}"
+        );
     }
     let applied: Vec<u64> = (1..=3)
         .map(|id| {
@@ -46,9 +49,15 @@ async fn whole_cluster_restart_keeps_data() {
     cluster.wait_leader(Duration::from_secs(20)).await;
     for i in 0..5 {
         let resp = cluster.call_leader(&lookup(&format!("keep-{i}"))).await;
-        assert!(matches!(resp, MetaResponse::Attr(_)), "keep-{i}: {resp:?}");
+        assert!(
+            matches!(resp, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
+            "keep-{i}: {resp:?}"
+        );
     }
     let resp = cluster.call_leader(&cluster.mkdir("after-restart")).await;
-    assert!(matches!(resp, MetaResponse::Attr(_)), "{resp:?}");
+    assert!(
+        matches!(resp, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
+        "{resp:?}"
+    );
     cluster.shutdown().await;
 }

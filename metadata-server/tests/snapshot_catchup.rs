@@ -17,7 +17,7 @@ async fn lagging_follower_catches_up_by_snapshot() {
     let lagging = (1..=3).find(|id| *id != leader).expect("a follower");
     assert!(matches!(
         cluster.call(leader, &cluster.mkdir("before")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     cluster.stop(lagging).await;
     tracing::info!(lagging, "phase 1: a follower is down");
@@ -25,7 +25,7 @@ async fn lagging_follower_catches_up_by_snapshot() {
     for i in 0..(SNAPSHOT_AFTER * 4) {
         let resp = cluster.call_leader(&cluster.mkdir(&format!("d{i}"))).await;
         assert!(
-            matches!(resp, MetaResponse::Attr(_)),
+            matches!(resp, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
             "mkdir d{i}: {resp:?}"
         );
     }
@@ -86,18 +86,21 @@ async fn lagging_follower_catches_up_by_snapshot() {
         .await
         .expect("read")
         .expect("query");
-    assert!(matches!(found, MetaResponse::Attr(_)), "{found:?}");
+    assert!(
+        matches!(found, MetaResponse::Attr(_) | MetaResponse::Added { .. }),
+        "{found:?}"
+    );
 
     // And it can lead: stop the old leader and read through whoever leads now.
     cluster.stop(leader).await;
     cluster.wait_leader(Duration::from_secs(20)).await;
     assert!(matches!(
         cluster.call_leader(&lookup("before")).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     assert!(matches!(
         cluster.call_leader(&lookup(&last)).await,
-        MetaResponse::Attr(_)
+        MetaResponse::Attr(_) | MetaResponse::Added { .. }
     ));
     cluster.shutdown().await;
 }

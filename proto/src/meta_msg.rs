@@ -389,4 +389,11 @@ pub enum MetaResponse {
     Raft(Vec<u8>),
     Done,
     Error(FsError),
+    /// A new directory entry (Create, Mkdir, Symlink, Link): its attributes and its
+    /// directory's after the change, so a client can answer the kernel's next getattr of
+    /// the directory without asking again.
+    Added {
+        attr: FileAttr,
+        dir: FileAttr,
+    },
 }

@@ -130,13 +130,14 @@ impl FerroFs {
         S: FnOnce(R, T) + Send + 'static,
     {
         let timer = self.timer(op);
-        let changes = changes_namespace(op).then(|| self.core.scans.changes.clone());
+        let changes = changes_namespace(op).then(|| self.core.clone());
         self.core.rt.spawn(async move {
             let result = work.await;
             // Before the answer: a lookup the caller sends next must not be answered
             // from a listing fetched before this change.
-            if let Some(changes) = changes {
-                changes.bump();
+            if let Some(core) = changes {
+                core.scans.changes.bump();
+                core.dir_attrs.namespace_changed();
             }
             match result {
                 Ok(v) => {

@@ -72,6 +72,9 @@ impl Core {
     }
 
     pub(crate) async fn getattr(&self, ino: InodeId) -> Result<fuser::FileAttr, Errno> {
+        if let Some(dir) = self.dir_attrs.get(ino, Instant::now()) {
+            return Ok(self.entry(&dir).attr);
+        }
         Ok(self.entry(&self.fresh_attr(ino, "getattr").await?).attr)
     }
 
@@ -84,12 +87,16 @@ impl Core {
     ) -> Result<Entry, Errno> {
         visible(parent, name)?;
         // A set-group-id parent's group (and bit) is applied by the metadata server.
-        let attr = self
+        let before = self.dir_attrs.before_change();
+        let new = self
             .client
-            .mkdir(parent, name, mode & 0o7777, caller.uid, caller.gid)
+            .mkdir_entry(parent, name, mode & 0o7777, caller.uid, caller.gid)
             .await
             .or_errno("mkdir")?;
-        Ok(self.entry(&attr))
+        if let Some(dir) = new.dir {
+            self.dir_attrs.record(dir, before, Instant::now());
+        }
+        Ok(self.entry(&new.attr))
     }
 
     /// Regular files and FIFOs; device nodes are refused (EPERM), sockets are not

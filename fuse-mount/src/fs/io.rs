@@ -27,9 +27,10 @@ impl Core {
         // A set-group-id parent's group is applied by the metadata server.
         let (mode, gid) = (mode & 0o7777, caller.gid);
         let exclusive = flags & libc::O_EXCL != 0;
-        let attr = self
+        let before = self.dir_attrs.before_change();
+        let new = self
             .client
-            .create(
+            .create_entry(
                 parent,
                 name,
                 FileKind::File,
@@ -40,6 +41,11 @@ impl Core {
             )
             .await
             .or_errno("create")?;
+        if let Some(dir) = new.dir {
+            self.dir_attrs
+                .record(dir, before, std::time::Instant::now());
+        }
+        let attr = new.attr;
         let fh = self.open_attr(attr.ino, attr.size, None).await;
         if flags & libc::O_TRUNC != 0 && attr.size > 0 {
             // An existing file (create without O_EXCL raced with another creator).

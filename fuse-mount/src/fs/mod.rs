@@ -12,6 +12,7 @@ mod io;
 mod xattr;
 
 use crate::attr::kernel_attr;
+use crate::dir_attrs::DirAttrs;
 use crate::dir_scan::{Changes, ScanCache};
 use crate::dir_stream::DirStream;
 use crate::error::OrErrno;
@@ -59,6 +60,8 @@ pub(crate) struct Core {
     pub(crate) metrics: Arc<MountMetrics>,
     /// Directory listings answering scans of lookups (see `dir_scan`).
     pub(crate) scans: Arc<ScanCache>,
+    /// Directories' attributes from this mount's own creates (see `dir_attrs`).
+    pub(crate) dir_attrs: DirAttrs,
 }
 
 impl Core {
@@ -68,6 +71,9 @@ impl Core {
         opts: MountOptions,
         metrics: Arc<MountMetrics>,
     ) -> Core {
+        // Bumped by every change, data commits included (dir_scan's listings hold file
+        // attributes); `dir_attrs` has its own counter of namespace changes only.
+        let changes = Arc::new(Changes::default());
         Core {
             client,
             rt,
@@ -76,7 +82,8 @@ impl Core {
             budget: Budget::new(READ_CACHE_BUDGET),
             hidden: hidden::HiddenDir::default(),
             xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
-            scans: Arc::new(ScanCache::new(opts.entry_ttl, Arc::new(Changes::default()))),
+            scans: Arc::new(ScanCache::new(opts.entry_ttl, changes)),
+            dir_attrs: DirAttrs::new(opts.attr_ttl, Arc::new(Changes::default())),
             opts,
             metrics,
         }

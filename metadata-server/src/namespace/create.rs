@@ -79,7 +79,7 @@ pub fn create(
     let owner = owner.inherit_from(&dir, false);
     let inode = Inode::new(kind, owner.mode, owner.uid, owner.gid, parent, tx.now);
     let ino = add_entry(tx, parent, &mut dir, name, &inode)?;
-    Ok(MetaResponse::Attr(inode.attr(ino)))
+    Ok(added(&inode, ino, &dir, parent))
 }
 
 /// `Mkdir`: a directory with nlink 2; the parent gains a link ("..").
@@ -105,7 +105,7 @@ pub fn mkdir(
         tx.now,
     );
     let ino = add_entry(tx, parent, &mut dir, name, &inode)?;
-    Ok(MetaResponse::Attr(inode.attr(ino)))
+    Ok(added(&inode, ino, &dir, parent))
 }
 
 /// `Symlink`: the target is stored in the inode; size = target length.
@@ -132,7 +132,7 @@ pub fn symlink(
     inode.target = target.to_vec();
     inode.size = target.len() as u64;
     let ino = add_entry(tx, parent, &mut dir, name, &inode)?;
-    Ok(MetaResponse::Attr(inode.attr(ino)))
+    Ok(added(&inode, ino, &dir, parent))
 }
 
 /// `Link`: a hard link to a non-directory.
@@ -163,7 +163,7 @@ pub fn link(
         },
     )?;
     tx.touch_dir(new_parent, &mut dir)?;
-    Ok(MetaResponse::Attr(inode.attr(ino)))
+    Ok(added(&inode, ino, &dir, new_parent))
 }
 
 /// Allocate an inode for `inode`, store it, link it as `parent/name` and touch the parent.
@@ -186,6 +186,14 @@ fn add_entry(
     )?;
     tx.touch_dir(parent, dir)?;
     Ok(ino)
+}
+
+/// The reply to an operation that added `ino` to directory `parent`.
+fn added(inode: &Inode, ino: InodeId, dir: &Inode, parent: InodeId) -> MetaResponse {
+    MetaResponse::Added {
+        attr: inode.attr(ino),
+        dir: dir.attr(parent),
+    }
 }
 
 fn too_many_links() -> FsError {

@@ -522,7 +522,7 @@ mod tests {
         // The dedup records came along: the retried request is still answered, not redone.
         let retried = apply_entry(&b.db(), &mkdir(5, 2, "y")).expect("apply");
         assert!(
-            matches!(retried, MetaResponse::Attr(_)),
+            matches!(retried, MetaResponse::Added { .. }),
             "deduplicated, not Exists: {retried:?}"
         );
         let fresh = apply_entry(&b.db(), &mkdir(6, 3, "y")).expect("apply");

@@ -90,7 +90,7 @@ fn workload(seed: u64, steps: usize) -> (Fs, [u32; 9]) {
         if !matches!(resp, MetaResponse::Error(_)) {
             succeeded[kind] += 1;
         }
-        if let MetaResponse::Attr(a) = resp {
+        if let MetaResponse::Attr(a) | MetaResponse::Added { attr: a, .. } = resp {
             if a.kind == ferrofs_proto::attr::FileKind::Dir && !dirs.contains(&a.ino) {
                 dirs.push(a.ino);
             }

@@ -81,7 +81,7 @@ impl Fs {
     /// Apply an op that must succeed with an `Attr`.
     pub fn ok_attr(&mut self, op: MetaOp) -> FileAttr {
         match self.apply(op.clone()) {
-            MetaResponse::Attr(a) => a,
+            MetaResponse::Attr(a) | MetaResponse::Added { attr: a, .. } => a,
             other => panic!("{op:?} -> {other:?}"),
         }
     }
@@ -275,7 +275,7 @@ pub fn inline_at(index: u64, id: u128, bytes: &[u8]) -> ChunkLocation {
 
 pub fn as_attr(resp: MetaResponse) -> Result<FileAttr, FsError> {
     match resp {
-        MetaResponse::Attr(a) => Ok(a),
+        MetaResponse::Attr(a) | MetaResponse::Added { attr: a, .. } => Ok(a),
         MetaResponse::Error(e) => Err(e),
         other => panic!("expected an attr, got {other:?}"),
     }
