@@ -14,7 +14,7 @@
 use crate::dir_scan::Changes;
 use ferrofs_client::{FileAttr, InodeId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most directories remembered; older entries are dropped beyond this.
@@ -29,17 +29,18 @@ struct Fresh {
 
 pub(crate) struct DirAttrs {
     ttl: Duration,
-    changes: Arc<Changes>,
+    /// This mount's namespace changes (`namespace_changed`); not `dir_scan`'s counter,
+    /// which data commits move too.
+    changes: Changes,
     dirs: Mutex<HashMap<InodeId, Fresh>>,
 }
 
 impl DirAttrs {
     /// Remembered for at most `ttl` (the attribute TTL); zero turns it off.
-    /// `changes` counts this mount's namespace changes (`namespace_changed`).
-    pub(crate) fn new(ttl: Duration, changes: Arc<Changes>) -> DirAttrs {
+    pub(crate) fn new(ttl: Duration) -> DirAttrs {
         DirAttrs {
             ttl,
-            changes,
+            changes: Changes::default(),
             dirs: Mutex::new(HashMap::new()),
         }
     }
@@ -112,8 +113,7 @@ mod tests {
 
     #[test]
     fn used_only_after_exactly_the_one_change_and_within_the_ttl() {
-        let changes = Arc::new(Changes::default());
-        let cache = DirAttrs::new(Duration::from_secs(1), changes.clone());
+        let cache = DirAttrs::new(Duration::from_secs(1));
         let t0 = Instant::now();
         let before = cache.before_change();
         cache.record(dir(5, 10), before, t0);
@@ -122,7 +122,7 @@ mod tests {
             None,
             "the change is not counted yet"
         );
-        changes.bump();
+        cache.namespace_changed();
         assert_eq!(cache.get(InodeId(5), t0), Some(dir(5, 10)));
         assert_eq!(cache.get(InodeId(6), t0), None, "another directory");
         assert_eq!(
@@ -130,18 +130,17 @@ mod tests {
             None,
             "too old"
         );
-        changes.bump();
+        cache.namespace_changed();
         assert_eq!(cache.get(InodeId(5), t0), None, "another change since");
     }
 
     #[test]
     fn a_zero_ttl_turns_it_off_and_the_map_stays_bounded() {
-        let changes = Arc::new(Changes::default());
-        let off = DirAttrs::new(Duration::ZERO, changes.clone());
+        let off = DirAttrs::new(Duration::ZERO);
         off.record(dir(5, 10), off.before_change(), Instant::now());
-        changes.bump();
+        off.namespace_changed();
         assert_eq!(off.get(InodeId(5), Instant::now()), None);
-        let on = DirAttrs::new(Duration::from_secs(1), changes);
+        let on = DirAttrs::new(Duration::from_secs(1));
         let now = Instant::now();
         for ino in 0..(MAX_DIRS as u64 * 3) {
             on.record(dir(ino, 1), 0, now);

@@ -6,6 +6,7 @@ use super::{Core, Entry};
 use crate::error::OrErrno;
 use ferrofs_client::{FileKind, InodeId, SetAttr};
 use fuser::Errno;
+use std::time::Instant;
 
 /// A read within this distance of the previous read's end counts as sequential
 /// (the kernel's parallel read-ahead requests arrive a little out of order).
@@ -42,8 +43,7 @@ impl Core {
             .await
             .or_errno("create")?;
         if let Some(dir) = new.dir {
-            self.dir_attrs
-                .record(dir, before, std::time::Instant::now());
+            self.dir_attrs.record(dir, before, Instant::now());
         }
         let attr = new.attr;
         let fh = self.open_attr(attr.ino, attr.size, None).await;

@@ -71,9 +71,6 @@ impl Core {
         opts: MountOptions,
         metrics: Arc<MountMetrics>,
     ) -> Core {
-        // Bumped by every change, data commits included (dir_scan's listings hold file
-        // attributes); `dir_attrs` has its own counter of namespace changes only.
-        let changes = Arc::new(Changes::default());
         Core {
             client,
             rt,
@@ -82,8 +79,8 @@ impl Core {
             budget: Budget::new(READ_CACHE_BUDGET),
             hidden: hidden::HiddenDir::default(),
             xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
-            scans: Arc::new(ScanCache::new(opts.entry_ttl, changes)),
-            dir_attrs: DirAttrs::new(opts.attr_ttl, Arc::new(Changes::default())),
+            scans: Arc::new(ScanCache::new(opts.entry_ttl, Arc::new(Changes::default()))),
+            dir_attrs: DirAttrs::new(opts.attr_ttl),
             opts,
             metrics,
         }
