@@ -45,6 +45,24 @@ pub fn issue_cert(ca: &Path, name: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Tries of a new cluster's start when a port was taken between pick and bind.
+const START_ATTEMPTS: u32 = 3;
+/// How a server's log says its port was taken (the OS error text).
+const PORT_TAKEN: &str = "Address already in use";
+
+/// Remove everything inside `dir`, keeping `dir`.
+fn empty_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
@@ -97,8 +115,20 @@ impl TestCluster {
             children: BTreeMap::new(),
             up_args,
         };
-        cluster.dev_up(meta, data, extra)?;
-        Ok(cluster)
+        // `dev up` picks free ports and its servers bind them a moment later, so a test
+        // starting another cluster at that moment can take one in between. A new cluster
+        // that lost this race is started again from an empty folder, on new ports.
+        for attempt in 1.. {
+            match cluster.dev_up(meta, data, extra) {
+                Err(e) if attempt < START_ATTEMPTS && format!("{e:#}").contains(PORT_TAKEN) => {
+                    eprintln!("dev up lost a port to another process (attempt {attempt}); again");
+                    cluster.stop_all();
+                    empty_dir(cluster.dir.path())?;
+                }
+                other => return other.map(|()| cluster),
+            }
+        }
+        unreachable!("the loop returns by its last attempt")
     }
 
     /// `ferrofs dev down`, then `ferrofs dev up --detach` again on the same folder.
