@@ -2,6 +2,7 @@
 //! bytes travel as a raw payload after the header.
 
 use bytes::Bytes;
+use ferrofs_proto::block_hashes::BlockHash;
 use ferrofs_proto::data_msg::{DataRequest, DataResponse};
 use ferrofs_proto::endpoint::Connector;
 use ferrofs_proto::frame::{read_msg, read_payload, write_msg};
@@ -101,6 +102,50 @@ pub(crate) async fn get_chunk(
             }
             DataResponse::Chunk { len: got } => Err(DataFail::BadReply(format!(
                 "asked for {len} bytes, server sends {got}"
+            ))),
+            DataResponse::Error(e) => Err(DataFail::Fs(e)),
+            other => Err(DataFail::BadReply(format!("{other:?}"))),
+        }
+    };
+    with_timeout(connector, addr, timeout, work).await
+}
+
+/// The blocks of a chunk covering a range, as a data server sent them (unverified).
+pub(crate) struct BlocksReply {
+    /// Block size; 0: `bytes` is the whole chunk.
+    pub block: u64,
+    pub first: u64,
+    pub hashes: Vec<BlockHash>,
+    pub bytes: Vec<u8>,
+}
+
+/// The blocks covering `len` bytes at `offset` of chunk `id`, with its block hashes.
+pub(crate) async fn get_blocks(
+    connector: &Connector,
+    addr: &str,
+    id: ChunkId,
+    offset: u64,
+    len: u64,
+    timeout: Duration,
+) -> Result<BlocksReply, DataFail> {
+    let work = async {
+        let (mut send, mut recv) = connector.open(addr).await?;
+        write_msg(&mut send, &DataRequest::GetBlocks { id, offset, len }).await?;
+        send.finish().map_err(WireError::from)?;
+        match read_msg::<DataResponse>(&mut recv).await? {
+            DataResponse::Blocks {
+                block,
+                first,
+                hashes,
+                len: got,
+            } if got <= MAX_CHUNK_BYTES => Ok(BlocksReply {
+                block,
+                first,
+                hashes,
+                bytes: read_payload(&mut recv, got).await?,
+            }),
+            DataResponse::Blocks { len: got, .. } => Err(DataFail::BadReply(format!(
+                "server sends {got} bytes of blocks, over the chunk size limit"
             ))),
             DataResponse::Error(e) => Err(DataFail::Fs(e)),
             other => Err(DataFail::BadReply(format!("{other:?}"))),

@@ -23,6 +23,7 @@ mod meta_link;
 mod namespace;
 mod path;
 mod read;
+mod read_blocks;
 mod read_plan;
 mod read_stream;
 mod replica;

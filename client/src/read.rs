@@ -1,10 +1,11 @@
 //! Reading file data: chunk locations from the metadata (in batches), bytes from one
-//! replica chosen by the read policy, falling back to the others; whole chunks are
-//! verified with blake3. Holes read as zeros; nothing past the file size is returned.
+//! replica chosen by the read policy, falling back to the others; every byte is
+//! verified with blake3 (parts of chunks through their block hashes). Holes read as zeros; nothing past the file size is returned.
 
 use crate::client::{unexpected, Client, MapView};
-use crate::data_io::{get_chunk, DataFail};
+use crate::data_io::{get_blocks, get_chunk, DataFail};
 use crate::error::ClientError;
+use crate::read_blocks::verified_range;
 use crate::read_plan::{chunk_span, clamped_len, plan};
 use crate::upload::INLINE_HASH_BYTES;
 use ferrofs_proto::attr::ChunkLocation;
@@ -71,7 +72,8 @@ impl Client {
     }
 
     /// Bytes `offset .. offset + len` of a stored chunk from any replica that can
-    /// serve them. A whole-chunk read is verified against the chunk's hash.
+    /// serve them, verified against the chunk's hash: a whole chunk directly, a part
+    /// through the block hashes of the blocks that cover it.
     async fn read_from_replicas(
         &self,
         loc: &ChunkLocation,
@@ -96,18 +98,17 @@ impl Client {
                 continue;
             };
             let in_flight = self.inner.loads.start(server);
-            let got = get_chunk(
-                &self.inner.connector,
-                addr,
-                loc.chunk.id,
-                offset,
-                len,
-                timeout,
-            )
-            .await;
-            let got = match got {
-                Ok(bytes) if whole => verified(bytes, loc.chunk.hash).await,
-                other => other,
+            let connector = &self.inner.connector;
+            let got = if whole {
+                match get_chunk(connector, addr, loc.chunk.id, offset, len, timeout).await {
+                    Ok(bytes) => verified(bytes, loc.chunk.hash).await,
+                    Err(e) => Err(e),
+                }
+            } else {
+                match get_blocks(connector, addr, loc.chunk.id, offset, len, timeout).await {
+                    Ok(reply) => verified_range(reply, &loc.chunk, offset, len).await,
+                    Err(e) => Err(e),
+                }
             };
             match got {
                 Ok(bytes) => {

@@ -22,6 +22,7 @@
 //!   serves them to Prometheus.
 
 mod attr;
+mod chunk_locations;
 mod dir_attrs;
 mod dir_scan;
 mod dir_stream;

@@ -1,8 +1,10 @@
 //! Read-ahead cache of one open file: the few chunks last read or prefetched, each
-//! fetched once however many readers wait for it. The bytes held by every cache of a
+//! fetched once however many readers wait for it, and the chunk locations fetched
+//! for reads that bypass it (`chunk_locations.rs`). The bytes held by every cache of a
 //! mount are bounded by one shared `Budget`; without room, reads go straight to the
 //! cluster instead.
 
+use crate::chunk_locations::ChunkLocations;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -89,6 +91,7 @@ pub(crate) type Slot = Arc<OnceCell<CachedChunk>>;
 #[derive(Debug, Default)]
 pub(crate) struct ReadCache {
     slots: Mutex<VecDeque<(u64, Slot)>>,
+    pub(crate) locations: Mutex<ChunkLocations>,
 }
 
 impl ReadCache {
@@ -113,11 +116,13 @@ impl ReadCache {
     /// Forget chunk `index` (its stored content changed).
     pub(crate) fn invalidate(&self, index: u64) {
         self.slots.lock().retain(|(i, _)| *i != index);
+        self.locations.lock().forget(index);
     }
 
     /// Forget every chunk (open, truncate).
     pub(crate) fn clear(&self) {
         self.slots.lock().clear();
+        self.locations.lock().clear();
     }
 }
 

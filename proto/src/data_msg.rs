@@ -34,6 +34,9 @@ pub enum DataRequest {
     ScrubStart,
     /// -> `Scrub`.
     ScrubStatus,
+    /// The blocks of a chunk covering `len` bytes at `offset`, with the chunk's block
+    /// hashes, so the reader verifies a range without the whole chunk -> `Blocks`.
+    GetBlocks { id: ChunkId, offset: u64, len: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +59,15 @@ pub enum DataResponse {
         started_unix_ms: u64,
     },
     Scrub(ScrubReport),
+    /// `len` payload bytes follow: blocks `first ..` of `block` bytes, and `hashes`
+    /// holds every block hash of the chunk (`block_hashes.rs`). `block == 0`: the
+    /// chunk has no block hashes and the payload is the whole chunk.
+    Blocks {
+        block: u64,
+        first: u64,
+        hashes: Vec<crate::block_hashes::BlockHash>,
+        len: u64,
+    },
 }
 
 /// What the scrubber of one data server is doing and what it last found.

@@ -3,6 +3,7 @@
 //! configuration files.
 
 pub mod attr;
+pub mod block_hashes;
 pub mod config;
 pub mod data_msg;
 pub mod endpoint;

@@ -1,6 +1,7 @@
 //! A stand-in data server: chunks in memory, with knobs to fail every request or to
 //! serve corrupted bytes (as a server that skipped its own verification would).
 
+use ferrofs_proto::block_hashes::{block_hashes, covering, BLOCK_BYTES};
 use ferrofs_proto::data_msg::{DataRequest, DataResponse};
 use ferrofs_proto::endpoint::{serve_streams, server_endpoint};
 use ferrofs_proto::frame::{read_msg, read_payload, write_msg};
@@ -85,6 +86,26 @@ async fn serve_one(
                 }
             }
         }
+        DataRequest::GetBlocks { id, offset, len } => {
+            let mut s = st.lock();
+            s.gets += 1;
+            match s.chunks.get(&id) {
+                _ if s.fail => (
+                    DataResponse::Error(FsError::Internal("disk on fire".into())),
+                    None,
+                ),
+                None => (DataResponse::Error(FsError::NotFound), None),
+                Some(c) => {
+                    let (resp, mut bytes) = blocks_of(c, offset, len);
+                    if s.corrupt {
+                        if let Some(b) = bytes.first_mut() {
+                            *b ^= 0xff;
+                        }
+                    }
+                    (resp, Some(bytes))
+                }
+            }
+        }
         _ => (DataResponse::Error(FsError::Unsupported), None),
     };
     write_msg(&mut send, &resp).await.ok()?;
@@ -92,6 +113,30 @@ async fn serve_one(
         send.write_all(&p).await.ok()?;
     }
     send.finish().ok()
+}
+
+/// The `Blocks` answer for a range of chunk `c` (small chunks whole), as a real data
+/// server gives it.
+fn blocks_of(c: &[u8], offset: u64, len: u64) -> (DataResponse, Vec<u8>) {
+    let block = BLOCK_BYTES;
+    let Some(hashes) = block_hashes(c, block) else {
+        let whole = DataResponse::Blocks {
+            block: 0,
+            first: 0,
+            hashes: Vec::new(),
+            len: c.len() as u64,
+        };
+        return (whole, c.to_vec());
+    };
+    let (first, from, to) = covering(offset, len, c.len() as u64, block);
+    let bytes = c[from as usize..to as usize].to_vec();
+    let resp = DataResponse::Blocks {
+        block,
+        first,
+        hashes,
+        len: bytes.len() as u64,
+    };
+    (resp, bytes)
 }
 
 impl FakeData {

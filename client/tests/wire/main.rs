@@ -371,18 +371,25 @@ async fn reads_fall_back_past_failed_and_corrupt_replicas() {
     );
     assert!(cl.data[2].state.lock().gets >= 3);
 
-    // With only a corrupt copy left, a whole-chunk read must fail rather than return
-    // bad bytes (ranged reads rely on the data server's own verification).
+    // A part of a chunk comes verified through its block hashes: the corrupt copy is
+    // skipped too.
+    let part = c.read_at(ino, CS + 100, 50).await.expect("ranged read");
+    assert_eq!(part, content[(CS + 100) as usize..(CS + 150) as usize]);
+
+    // With only a corrupt copy left, whole and ranged reads must fail rather than
+    // return bad bytes.
     cl.data[2].state.lock().fail = true;
-    let whole = c
-        .read_at(ino, 0, CS)
-        .await
-        .expect_err("only a corrupt copy left");
-    assert!(
-        matches!(whole.fs(), Some(FsError::DataUnavailable(_))),
-        "{whole:?}"
-    );
-    assert_eq!(whole.errno(), libc::EIO);
+    for (offset, len) in [(0, CS), (CS + 100, 50)] {
+        let err = c
+            .read_at(ino, offset, len)
+            .await
+            .expect_err("only a corrupt copy left");
+        assert!(
+            matches!(err.fs(), Some(FsError::DataUnavailable(_))),
+            "{err:?}"
+        );
+        assert_eq!(err.errno(), libc::EIO);
+    }
 }
 
 #[tokio::test]

@@ -41,6 +41,8 @@ enum Reply {
     Msg(DataResponse),
     /// `Chunk { len }` followed by these bytes.
     Chunk(Bytes),
+    /// `Blocks { .. }` followed by the blocks' bytes.
+    Blocks(crate::store::Blocks),
 }
 
 /// Run blocking store work off the async threads.
@@ -131,6 +133,7 @@ impl Service {
             .observe_request(op, started.elapsed(), result.is_ok());
         match &result {
             Ok(Reply::Chunk(bytes)) => self.metrics.add_read(bytes.len() as u64),
+            Ok(Reply::Blocks(b)) => self.metrics.add_read(b.bytes.len() as u64),
             Ok(Reply::Msg(_)) => self.metrics.add_written(put_len.unwrap_or(0)),
             Err(_) => {}
         }
@@ -153,6 +156,9 @@ impl Service {
         match req {
             DataRequest::PutChunk { id, len, hash } => put::handle(self, recv, id, len, hash).await,
             DataRequest::GetChunk { id, offset, len } => get::handle(self, id, offset, len).await,
+            DataRequest::GetBlocks { id, offset, len } => {
+                get::handle_blocks(self, id, offset, len).await
+            }
             DataRequest::HasChunk { id } => {
                 let store = self.store.clone();
                 let present = blocking(move || store.contains(id)).await?;
@@ -199,6 +205,7 @@ fn kind(req: &DataRequest) -> &'static str {
     match req {
         DataRequest::PutChunk { .. } => "put",
         DataRequest::GetChunk { .. } => "get",
+        DataRequest::GetBlocks { .. } => "get_blocks",
         DataRequest::HasChunk { .. } => "has",
         DataRequest::DeleteChunk { .. } => "delete",
         DataRequest::CopyChunkFrom { .. } => "copy",
@@ -221,6 +228,16 @@ async fn finish(send: &mut quinn::SendStream, reply: Reply) -> Result<(), WireEr
             )
             .await?;
             send.write_chunk(bytes).await?;
+        }
+        Reply::Blocks(b) => {
+            let head = DataResponse::Blocks {
+                block: b.block,
+                first: b.first,
+                hashes: b.hashes,
+                len: b.bytes.len() as u64,
+            };
+            write_msg(send, &head).await?;
+            send.write_chunk(b.bytes).await?;
         }
     }
     send.finish()?;

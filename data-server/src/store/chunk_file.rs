@@ -17,7 +17,7 @@ use bytes::Bytes;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
 use ferrofs_proto::ChunkId;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -179,7 +179,6 @@ impl ChunkFiles {
     /// The stored bytes of chunk `id`, `len` of them expected (a shorter or longer
     /// file is returned as it is, for the caller's verification to reject).
     pub fn read(&self, id: ChunkId, len: u64) -> io::Result<Bytes> {
-        let path = self.path(id);
         if len > MAX_CHUNK_BYTES {
             // A damaged header must not make us allocate its length.
             return Err(io::Error::new(
@@ -187,16 +186,33 @@ impl ChunkFiles {
                 format!("header claims {len} bytes, over the chunk size limit"),
             ));
         }
-        let (mut file, direct) = self.open_file(&path, OpenOptions::new().read(true))?;
         // One byte more than expected, so a file that grew is seen as too long.
-        let want = len as usize + 1;
+        self.read_at(id, 0, len as usize + 1)
+    }
+
+    /// Up to `len` bytes at `offset` (a multiple of `ALIGN`) of chunk `id`'s file:
+    /// fewer where the file ends, for the caller's verification to reject.
+    pub fn read_range(&self, id: ChunkId, offset: u64, len: u64) -> io::Result<Bytes> {
+        if len > MAX_CHUNK_BYTES || !offset.is_multiple_of(ALIGN as u64) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("range {offset}+{len} is not an aligned part of a chunk"),
+            ));
+        }
+        self.read_at(id, offset, len as usize)
+    }
+
+    fn read_at(&self, id: ChunkId, offset: u64, want: usize) -> io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let path = self.path(id);
+        let (file, direct) = self.open_file(&path, OpenOptions::new().read(true))?;
         let mut buf = AlignedBuf::zeroed(want);
         let at = buf.at;
         // Whole aligned blocks until end of file (direct reads must stay block-sized).
         let space = buf.padded_slice_mut();
         let mut filled = 0;
         while filled < space.len() {
-            match file.read(&mut space[filled..]) {
+            match file.read_at(&mut space[filled..], offset + filled as u64) {
                 Ok(0) => break,
                 // A direct read shorter than whole blocks ended at end of file.
                 Ok(n) if direct && n % ALIGN != 0 => {

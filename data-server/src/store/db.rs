@@ -25,6 +25,8 @@ use std::path::Path;
 pub const CF_HEADERS: &str = "headers";
 pub const CF_CHUNKS: &str = "chunks";
 pub const CF_QUARANTINE: &str = "quarantine";
+/// Block hashes of chunk files (`blocks.rs`), for verified ranged reads.
+pub const CF_BLOCKS: &str = "block_hashes";
 
 /// Chunks at least this large live in blob files.
 const MIN_BLOB_BYTES: u64 = 64 * 1024;
@@ -52,6 +54,13 @@ fn header_family() -> Options {
     o
 }
 
+/// Block hashes do not compress; 8 KiB per 4 MiB chunk.
+fn block_family() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(DBCompressionType::None);
+    o
+}
+
 /// Open (creating if needed) the chunk database in `dir`.
 pub fn open(dir: &Path) -> Result<DB, StoreError> {
     std::fs::create_dir_all(dir)?;
@@ -67,6 +76,7 @@ pub fn open(dir: &Path) -> Result<DB, StoreError> {
         ColumnFamilyDescriptor::new(CF_HEADERS, header_family()),
         ColumnFamilyDescriptor::new(CF_CHUNKS, blob_family()),
         ColumnFamilyDescriptor::new(CF_QUARANTINE, blob_family()),
+        ColumnFamilyDescriptor::new(CF_BLOCKS, block_family()),
     ];
     DB::open_cf_descriptors(&db_opts, dir, cfs).map_err(|e| StoreError::from_db(e, 0))
 }

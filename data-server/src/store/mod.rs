@@ -1,6 +1,8 @@
 //! The chunk store: immutable chunks, verified on every read. Headers and small
 //! chunks live in RocksDB, chunks of `FILE_MIN_BYTES` and more in chunk files.
 
+mod blocks;
+pub use blocks::Blocks;
 mod chunk_file;
 mod db;
 pub mod error;
@@ -11,10 +13,11 @@ pub use reclaim::run_periodic as reclaim_periodically;
 pub mod space;
 mod test_hook;
 
+use blocks::NewBlockHashes;
 use bytes::Bytes;
 pub use chunk_file::AlignedBuf;
 use chunk_file::ChunkFiles;
-use db::{key, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
+use db::{key, CF_BLOCKS, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use error::StoreError;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
 use ferrofs_proto::ChunkId;
@@ -168,23 +171,30 @@ impl ChunkStore {
                 limit: MAX_CHUNK_BYTES,
             });
         }
-        let header = ChunkHeader::of(bytes);
-        if header.hash != hash {
+        // The block hashes of a chunk file add up to its hash: computing them is the
+        // verification, with no second pass over the bytes.
+        let (blocks, computed) = NewBlockHashes::of(bytes, len >= FILE_MIN_BYTES);
+        if computed != hash {
             return Err(StoreError::HashMismatch(id));
         }
+        let header = ChunkHeader {
+            hash,
+            len,
+            in_file: false,
+        };
         let _guard = self.lock(id);
         let raw = self
             .db
             .get_cf(self.cf(CF_HEADERS)?, key(id))
             .map_err(|e| StoreError::from_db(e, 0))?;
         if let Some(raw) = raw {
-            return self.put_existing(id, header, bytes, &raw);
+            return self.put_existing(id, header, &blocks, bytes, &raw);
         }
         self.follow_disk()?;
         self.usage.reserve(len)?;
         let written = self
             .check_disk(len)
-            .and_then(|()| self.write_record(id, header, bytes, true));
+            .and_then(|()| self.write_record(id, header, &blocks, bytes, true));
         match written {
             Ok(()) => {
                 self.usage.chunk_added();
@@ -202,6 +212,7 @@ impl ChunkStore {
         &self,
         id: ChunkId,
         header: ChunkHeader,
+        blocks: &NewBlockHashes,
         bytes: &[u8],
         raw_old: &[u8],
     ) -> Result<PutOutcome, StoreError> {
@@ -227,7 +238,7 @@ impl ChunkStore {
         let old_len = accounted_len(id, raw_old);
         let grow = header.len.saturating_sub(old_len);
         self.usage.reserve(grow)?;
-        if let Err(e) = self.write_record(id, header, bytes, false) {
+        if let Err(e) = self.write_record(id, header, blocks, bytes, false) {
             self.usage.release(grow);
             return Err(e);
         }
@@ -263,6 +274,7 @@ impl ChunkStore {
         &self,
         id: ChunkId,
         header: ChunkHeader,
+        blocks: &NewBlockHashes,
         bytes: &[u8],
         fresh: bool,
     ) -> Result<(), StoreError> {
@@ -270,6 +282,7 @@ impl ChunkStore {
         let header = ChunkHeader { in_file, ..header };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_HEADERS)?, key(id), header.encode());
+        blocks.add_to(self, id, &mut batch)?;
         if in_file {
             self.files
                 .write(id, bytes)
@@ -378,6 +391,7 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_HEADERS)?, key(id));
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
+        batch.delete_cf(self.cf(CF_BLOCKS)?, key(id));
         self.write(batch, 0)?;
         self.remove_file_of(id, raw.as_deref());
         self.deleted_since_reclaim.fetch_add(1, Ordering::AcqRel);
@@ -439,7 +453,7 @@ impl ChunkStore {
         self.db
             .flush_wal(true)
             .map_err(|e| StoreError::from_db(e, 0))?;
-        for name in [CF_HEADERS, CF_CHUNKS, CF_QUARANTINE] {
+        for name in [CF_HEADERS, CF_CHUNKS, CF_QUARANTINE, CF_BLOCKS] {
             self.db
                 .flush_cf(self.cf(name)?)
                 .map_err(|e| StoreError::from_db(e, 0))?;

@@ -4,7 +4,7 @@
 //! `header_len: u32 BE | raw header bytes | raw chunk bytes` (read from the chunk
 //! file when the header says so; the file is removed).
 
-use super::db::{key, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
+use super::db::{key, CF_BLOCKS, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use super::error::StoreError;
 use super::header::ChunkHeader;
 use super::{accounted_len, ChunkStore};
@@ -62,6 +62,7 @@ impl ChunkStore {
         );
         batch.delete_cf(self.cf(CF_HEADERS)?, key(id));
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
+        batch.delete_cf(self.cf(CF_BLOCKS)?, key(id));
         self.write(batch, 0)?;
         self.remove_file_of(id, Some(&raw_header));
         self.usage.release(accounted_len(id, &raw_header));

@@ -1,6 +1,6 @@
 //! Deliberate damage, for integrity tests: the only way to make bit rot on demand.
 
-use super::db::{key, CF_CHUNKS, CF_HEADERS};
+use super::db::{key, CF_BLOCKS, CF_CHUNKS, CF_HEADERS};
 use super::error::StoreError;
 use super::ChunkStore;
 use ferrofs_proto::ChunkId;
@@ -37,6 +37,23 @@ impl ChunkStore {
             bytes[mid] ^= 0xff;
             batch.put_cf(self.cf(CF_CHUNKS)?, key(id), bytes);
         }
+        self.write(batch, 0)
+    }
+
+    /// Flip a byte of chunk `id`'s first block hash. Test use only.
+    pub fn corrupt_block_hashes_for_test(&self, id: ChunkId) -> Result<(), StoreError> {
+        let _guard = self.lock(id);
+        let cf = self.cf(CF_BLOCKS)?;
+        let mut raw = self
+            .db
+            .get_cf(cf, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?
+            .ok_or(StoreError::NotFound(id))?;
+        if let Some(b) = raw.get_mut(4) {
+            *b ^= 0xff;
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, key(id), raw);
         self.write(batch, 0)
     }
 }

@@ -355,3 +355,61 @@ fn a_reclaim_pass_gives_back_deleted_small_chunks_beside_live_ones() {
         );
     }
 }
+
+#[test]
+fn ranged_reads_send_only_the_verified_blocks_they_need() {
+    use ferrofs_proto::block_hashes::{verify_blocks, BLOCK_BYTES};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(7, 200_000);
+    store.put(id, hash, &bytes).expect("put");
+    let len = bytes.len() as u64;
+
+    let b = store.get_blocks(id, 20_000, 100).expect("blocks");
+    assert_eq!((b.block, b.first), (BLOCK_BYTES, 1));
+    assert_eq!(b.bytes.as_ref(), &bytes[16_384..32_768]);
+    assert_eq!(b.hashes.len(), 13);
+    assert_eq!(
+        verify_blocks(&hash, len, b.block, &b.hashes, b.first, &b.bytes),
+        Ok(())
+    );
+    let tail = store.get_blocks(id, 199_000, 5_000).expect("tail");
+    assert_eq!(tail.bytes.as_ref(), &bytes[12 * 16_384..]);
+    assert!(matches!(
+        store.get_blocks(id, len, 1),
+        Err(StoreError::BadRange { .. })
+    ));
+
+    // Rot in the middle block: a range elsewhere still verifies, one over it does not.
+    store.corrupt_for_test(id).expect("corrupt");
+    assert!(store.get_blocks(id, 0, 100).is_ok());
+    assert!(matches!(
+        store.get_blocks(id, 100_000, 10),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(store.quarantine(id).expect("quarantine"));
+    assert!(matches!(
+        store.get_blocks(id, 0, 100),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn damaged_block_hashes_fall_back_to_a_whole_verified_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(8, 100_000);
+    store.put(id, hash, &bytes).expect("put");
+    store.corrupt_block_hashes_for_test(id).expect("damage");
+    let b = store.get_blocks(id, 50_000, 10).expect("whole");
+    assert_eq!(b.block, 0, "no usable block hashes");
+    assert_eq!(b.bytes.as_ref(), &bytes[..]);
+    // The chunk itself is intact: nothing to quarantine.
+    assert!(!store.quarantine(id).expect("quarantine"));
+
+    // Small chunks (kept in RocksDB) are sent whole too.
+    let (small, small_hash, small_bytes) = chunk(9, 1000);
+    store.put(small, small_hash, &small_bytes).expect("put");
+    let s = store.get_blocks(small, 10, 10).expect("small");
+    assert_eq!((s.block, s.bytes.as_ref()), (0, &small_bytes[..]));
+}

@@ -297,6 +297,52 @@ async fn copy_chunk_between_servers() {
 }
 
 #[tokio::test]
+async fn ranges_come_as_verified_blocks_and_rot_in_them_is_reported() {
+    use ferrofs_proto::block_hashes::verify_blocks;
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 9, &meta.addr).await;
+    let c = pki.connector("client");
+    let bytes = pattern(MIB, 3);
+    let (id, chunk_hash) = (ChunkId::random(), hash(&bytes));
+    assert_eq!(put(&c, &s.addr, id, &bytes).await, DataResponse::Stored);
+
+    // A 4 KiB range costs its 16 KiB block, which verifies against the chunk hash.
+    let (resp, payload) = get_blocks(&c, &s.addr, id, 100_000, 4096).await;
+    let DataResponse::Blocks {
+        block,
+        first,
+        hashes,
+        len,
+    } = resp
+    else {
+        panic!("GetBlocks answered {resp:?}");
+    };
+    assert_eq!((block, first, len, hashes.len()), (16_384, 6, 16_384, 64));
+    assert_eq!(payload, bytes[6 * 16_384..7 * 16_384]);
+    assert_eq!(
+        verify_blocks(&chunk_hash, MIB as u64, block, &hashes, first, &payload),
+        Ok(())
+    );
+
+    // Rot in the middle of the chunk: a range over it is refused and reported.
+    s.server().store().corrupt_for_test(id).expect("corrupt");
+    let (resp, payload) = get_blocks(&c, &s.addr, id, (MIB / 2) as u64, 10).await;
+    assert!(
+        matches!(resp, DataResponse::Error(FsError::DataUnavailable(_))),
+        "{resp:?}"
+    );
+    assert!(payload.is_empty(), "no byte of a corrupt block is sent");
+    assert!(s.server().store().is_quarantined(id).expect("quarantined"));
+    let reported = |r: &MetaRequest| {
+        matches!(r, MetaRequest::Mutate { op: MetaOp::ReportBadReplica { chunk, .. }, .. }
+            if *chunk == id)
+    };
+    wait_until("bad replica report", || meta.count(reported) == 1).await;
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn corrupt_chunk_is_never_served_and_is_reported() {
     let pki = Pki::new();
     let meta = FakeMeta::leader(&pki);
