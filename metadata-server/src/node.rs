@@ -29,10 +29,12 @@ pub enum MetaError {
     #[error("setting up the QUIC endpoint: {0}")]
     Endpoint(#[from] ferrofs_proto::WireError),
     /// The Raft log or state machine could not be opened.
-    #[error("opening storage in {path}: {source}")]
+    /// (`reason` is not a `source`: the message already carries it, and error
+    /// chains printed with `{:#}` would repeat it.)
+    #[error("opening storage in {path}: {reason}")]
     Storage {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// openraft refused the configuration or failed to start.
     #[error("starting raft: {0}")]
@@ -105,9 +107,9 @@ impl MetaNode {
         let local_addr = endpoint
             .local_addr()
             .map_err(|e| MetaError::Endpoint(e.into()))?;
-        let (log, sm) = store::open(&cfg.data_dir).map_err(|source| MetaError::Storage {
+        let (log, sm) = store::open(&cfg.data_dir).map_err(|reason| MetaError::Storage {
             path: cfg.data_dir.clone(),
-            source,
+            reason,
         })?;
         let network = Network::new(Connector::new(endpoint.clone()));
         let id = cfg.node_id.0;

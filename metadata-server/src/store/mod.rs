@@ -5,6 +5,7 @@ mod apply;
 pub mod codec;
 mod dedup;
 pub mod digest;
+pub mod format;
 mod log_store;
 pub mod sm_db;
 mod snapshot_dir;
@@ -23,6 +24,7 @@ use std::path::Path;
 /// Open the log store and the state machine of the node whose data folder is `dir`.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine), io::Error> {
     std::fs::create_dir_all(dir)?;
+    format::check_or_init(dir)?;
     let log = LogStore::open(&dir.join("raft-log"))?;
     let sm = StateMachine::open(&dir.join("sm"), &dir.join("snapshots"))?;
     Ok((log, sm))

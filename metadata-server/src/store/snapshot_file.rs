@@ -14,7 +14,9 @@ use crate::types::SnapshotMeta;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 pub const MAGIC: &[u8; 8] = b"FFSNAPSH";
-pub const VERSION: u32 = 1;
+/// Snapshot records are the namespace tables' own encodings: a snapshot file carries
+/// the data format of the folder it came from (`format.rs`).
+pub const VERSION: u32 = super::format::FORMAT_VERSION;
 
 const TAG_SECTION: u8 = 0x01;
 const TAG_RECORD: u8 = 0x02;
