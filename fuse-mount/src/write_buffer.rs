@@ -23,12 +23,22 @@ impl DirtyChunk {
         DirtyChunk { data, written }
     }
 
-    fn write(&mut self, at: usize, bytes: &[u8]) {
+    /// Write `bytes` at `at` of a chunk of `chunk_size` bytes. The first growth
+    /// reserves the whole chunk: a sequential writer fills it 1 MiB at a time, and
+    /// growing the vector step by step copied most of the chunk again (and zeroed
+    /// what was then overwritten). Bytes appended at the end are not zeroed first.
+    fn write(&mut self, at: usize, bytes: &[u8], chunk_size: usize) {
         let end = at + bytes.len();
-        if self.data.len() < end {
-            self.data.resize(end, 0);
+        if self.data.capacity() < end {
+            let want = chunk_size.max(end);
+            self.data.reserve_exact(want - self.data.len());
         }
-        self.data[at..end].copy_from_slice(bytes);
+        if self.data.len() < at {
+            self.data.resize(at, 0);
+        }
+        let inside = self.data.len().min(end) - at;
+        self.data[at..at + inside].copy_from_slice(&bytes[..inside]);
+        self.data.extend_from_slice(&bytes[inside..]);
         self.written.insert(at as u64, end as u64);
     }
 
@@ -119,7 +129,7 @@ impl WriteBuffer {
             self.chunks
                 .entry(index)
                 .or_default()
-                .write(within as usize, &rest[..n]);
+                .write(within as usize, &rest[..n], cs as usize);
             touched.push(index);
             pos += n as u64;
             rest = &rest[n..];

@@ -3,9 +3,8 @@
 use super::{blocking, Reply, Service};
 use crate::store::AlignedBuf;
 use ferrofs_proto::data_msg::DataResponse;
-use ferrofs_proto::frame::read_payload_into;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
-use ferrofs_proto::{ChunkId, FsError, WireError};
+use ferrofs_proto::{ChunkId, FsError};
 
 pub(super) async fn handle(
     svc: &Service,
@@ -33,13 +32,18 @@ pub(super) async fn handle(
         .await
         .map_err(|_| FsError::Unavailable("server shutting down".to_string()))?;
     // Received straight into a buffer the store can write to disk without a copy.
-    let mut bytes = AlignedBuf::zeroed(len as usize);
-    read_payload_into(recv, bytes.as_mut())
-        .await
-        .map_err(|e| match e {
-            WireError::Truncated => FsError::Invalid("payload shorter than announced".to_string()),
-            other => FsError::Invalid(format!("reading payload: {other}")),
-        })?;
+    let mut fill = AlignedBuf::filling(len as usize);
+    while fill.remaining() > 0 {
+        match recv.read_chunk(fill.remaining(), true).await {
+            Ok(Some(piece)) if fill.push(&piece.bytes) => {}
+            Ok(Some(_)) => return Err(FsError::Invalid("payload longer than announced".into())),
+            Ok(None) => return Err(FsError::Invalid("payload shorter than announced".into())),
+            Err(e) => return Err(FsError::Invalid(format!("reading payload: {e}"))),
+        }
+    }
+    let bytes = fill
+        .finish()
+        .ok_or_else(|| FsError::Invalid("payload shorter than announced".into()))?;
     let store = svc.store.clone();
     let outcome = blocking(move || store.put(id, hash, bytes.as_ref())).await?;
     tracing::debug!(chunk = %id, len, ?outcome, "chunk stored");

@@ -63,6 +63,13 @@ impl AlignedBuf {
         AlignedBuf { buf, at, len }
     }
 
+    /// An empty buffer for `len` bytes that arrive in pieces (`AlignedFill`).
+    pub fn filling(len: usize) -> AlignedFill {
+        let (mut buf, at) = Self::room(len);
+        buf.resize(at, 0);
+        AlignedFill { buf, at, len }
+    }
+
     /// A copy of `bytes`, without zeroing what is then overwritten.
     fn copy_of(bytes: &[u8]) -> AlignedBuf {
         let (mut buf, at) = Self::room(bytes.len());
@@ -84,6 +91,44 @@ impl AlignedBuf {
     fn padded_slice_mut(&mut self) -> &mut [u8] {
         let end = self.at + padded(self.len);
         &mut self.buf[self.at..end]
+    }
+}
+
+/// An `AlignedBuf` being filled in order (a chunk arriving from the network): only
+/// the padding is ever zeroed, not the megabytes the payload then overwrites.
+pub struct AlignedFill {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl AlignedFill {
+    /// Bytes still expected.
+    pub fn remaining(&self) -> usize {
+        self.len - (self.buf.len() - self.at)
+    }
+
+    /// Append the next bytes; false (and nothing appended) if they are more than
+    /// expected.
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() > self.remaining() {
+            return false;
+        }
+        self.buf.extend_from_slice(bytes);
+        true
+    }
+
+    /// The buffer, once every expected byte arrived.
+    pub fn finish(mut self) -> Option<AlignedBuf> {
+        if self.remaining() != 0 {
+            return None;
+        }
+        self.buf.resize(self.at + padded(self.len), 0);
+        Some(AlignedBuf {
+            buf: self.buf,
+            at: self.at,
+            len: self.len,
+        })
     }
 }
 
@@ -282,6 +327,24 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filled_buffers_hold_exactly_what_was_announced() {
+        let mut f = AlignedBuf::filling(10_000);
+        assert!(f.push(&[1; 6_000]));
+        assert!(!f.push(&[2; 5_000]), "more than announced");
+        assert_eq!(f.remaining(), 4_000);
+        assert!(f.push(&[3; 4_000]));
+        let b = f.finish().expect("complete");
+        assert_eq!((b.as_ref().as_ptr() as usize) % ALIGN, 0);
+        assert_eq!(b.as_ref().len(), 10_000);
+        assert!(b.as_ref()[..6_000].iter().all(|x| *x == 1));
+        assert!(b.as_ref()[6_000..].iter().all(|x| *x == 3));
+        assert_eq!(b.padded_slice().len(), 12_288);
+        let mut short = AlignedBuf::filling(10);
+        assert!(short.push(&[1; 9]));
+        assert!(short.finish().is_none());
+    }
 
     #[test]
     fn aligned_buffers_are_aligned_and_padded() {

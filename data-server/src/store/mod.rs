@@ -15,8 +15,8 @@ mod test_hook;
 
 use blocks::NewBlockHashes;
 use bytes::Bytes;
-pub use chunk_file::AlignedBuf;
 use chunk_file::ChunkFiles;
+pub use chunk_file::{AlignedBuf, AlignedFill};
 use db::{key, CF_BLOCKS, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use error::StoreError;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
