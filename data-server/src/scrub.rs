@@ -86,8 +86,11 @@ async fn scrub_one(
         bucket.take(len).await;
     }
     let s = store.clone();
-    match blocking(move || s.read_verified(id).map(|_| ())).await {
-        Ok(()) => {
+    match blocking(move || s.verify_and_refresh_blocks(id)).await {
+        Ok(refreshed) => {
+            if refreshed {
+                tracing::info!(chunk = %id, "scrub: block hashes written again");
+            }
             stats.chunks_scrubbed.fetch_add(1, Ordering::AcqRel);
             stats.bytes_scrubbed.fetch_add(len, Ordering::AcqRel);
             Outcome::Intact(len)

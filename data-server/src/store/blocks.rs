@@ -131,6 +131,50 @@ impl ChunkStore {
         })
     }
 
+    /// Verify a stored chunk whole (the scrubber's check) and make sure a chunk file's
+    /// block-hash record matches it: a missing record (a chunk stored by an older
+    /// build) or a damaged one is written again, so the chunk's ranged reads stop
+    /// falling back to whole reads. Returns whether the record was (re)written.
+    pub fn verify_and_refresh_blocks(&self, id: ChunkId) -> Result<bool, StoreError> {
+        let header = self.header(id)?.ok_or(StoreError::NotFound(id))?;
+        if !header.in_file {
+            self.read_verified(id)?;
+            return Ok(false);
+        }
+        let corrupt = |reason: String| StoreError::Corrupt { id, reason };
+        let bytes = self
+            .stored_bytes(id, &header)?
+            .ok_or_else(|| corrupt("bytes missing".to_string()))?;
+        if bytes.len() as u64 != header.len {
+            let (got, want) = (bytes.len(), header.len);
+            return Err(corrupt(format!("stored {got} bytes, header says {want}")));
+        }
+        let (blocks, root) = NewBlockHashes::of(&bytes, true);
+        if root != header.hash {
+            return Err(corrupt("checksum mismatch".to_string()));
+        }
+        let Some(hashes) = &blocks.0 else {
+            return Ok(false);
+        };
+        let record = encode(BLOCK_BYTES, hashes);
+        let cf = self.cf(CF_BLOCKS)?;
+        let stored = self
+            .db
+            .get_pinned_cf(cf, key(id))
+            .map_err(|e| StoreError::from_db(e, 0))?;
+        if stored.as_deref() == Some(&record[..]) {
+            return Ok(false);
+        }
+        let _guard = self.lock(id);
+        if self.header(id)? != Some(header) {
+            return Ok(false); // replaced or deleted meanwhile
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, key(id), record);
+        self.write(batch, 0)?;
+        Ok(true)
+    }
+
     /// The stored block hashes of a chunk file if they add up to its hash. A record
     /// that does not (damaged) is ignored: the chunk is then read whole and verified,
     /// which tells rot in the chunk from rot in the record.

@@ -413,3 +413,30 @@ fn damaged_block_hashes_fall_back_to_a_whole_verified_read() {
     let s = store.get_blocks(small, 10, 10).expect("small");
     assert_eq!((s.block, s.bytes.as_ref()), (0, &small_bytes[..]));
 }
+
+#[test]
+fn a_scrub_check_rewrites_missing_or_damaged_block_hashes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (id, hash, bytes) = chunk(10, 300_000);
+    store.put(id, hash, &bytes).expect("put");
+    assert!(
+        !store.verify_and_refresh_blocks(id).expect("intact"),
+        "record already right"
+    );
+
+    store.corrupt_block_hashes_for_test(id).expect("damage");
+    assert_eq!(store.get_blocks(id, 0, 10).expect("whole").block, 0);
+    assert!(store.verify_and_refresh_blocks(id).expect("refreshed"));
+    assert_ne!(store.get_blocks(id, 0, 10).expect("blocks").block, 0);
+
+    let (small, small_hash, small_bytes) = chunk(11, 500);
+    store.put(small, small_hash, &small_bytes).expect("put");
+    assert!(!store.verify_and_refresh_blocks(small).expect("small chunk"));
+
+    store.corrupt_for_test(id).expect("corrupt");
+    assert!(matches!(
+        store.verify_and_refresh_blocks(id),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
