@@ -5,7 +5,7 @@
 use ferrofs_client::InodeId;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One open handle (one `open`/`create` reply).
@@ -15,13 +15,22 @@ pub(crate) struct Handle<T> {
     pub(crate) io: Arc<T>,
     /// End of the last read through this handle, to spot sequential reads.
     pub(crate) last_read_end: AtomicU64,
+    /// The last read started within the slack of the one before it.
+    pub(crate) last_read_near: AtomicBool,
 }
 
 impl<T> Handle<T> {
-    /// True if a read at `offset` continues the previous one (within `slack` bytes).
+    /// True if a read at `offset` continues the previous one: it starts exactly where
+    /// that one ended, or within `slack` bytes of it right after another read that
+    /// did too. One near read alone is not enough: a random reader of a file a few
+    /// hundred MiB long lands within a 2 MiB slack of its last read every ~60 reads,
+    /// and each such read used to start a whole-chunk read-ahead (16 MiB fetched for
+    /// a 4 KiB read).
     pub(crate) fn is_sequential(&self, offset: u64, slack: u64) -> bool {
         let last = self.last_read_end.load(Ordering::Relaxed);
-        offset.abs_diff(last) <= slack
+        let near = offset.abs_diff(last) <= slack;
+        let near_before = self.last_read_near.swap(near, Ordering::Relaxed);
+        offset == last || (near && near_before)
     }
 
     pub(crate) fn read_to(&self, end: u64) {
@@ -93,6 +102,7 @@ impl<T> OpenFiles<T> {
             ino,
             io: io.clone(),
             last_read_end: AtomicU64::new(0),
+            last_read_near: AtomicBool::new(false),
         };
         inner.handles.insert(fh, Arc::new(handle));
         (fh, io, existed)
@@ -213,5 +223,28 @@ mod tests {
         h.read_to(4096);
         assert!(h.is_sequential(4096, 0));
         assert!(!h.is_sequential(1 << 30, 1 << 20));
+    }
+
+    #[test]
+    fn one_random_read_near_the_last_is_not_a_sequential_reader() {
+        let files: OpenFiles<()> = OpenFiles::default();
+        let (fh, _, _) = files.open(InodeId(1), || ());
+        let h = files.handle(fh).expect("handle");
+        let slack = 2 << 20;
+        assert!(!h.is_sequential(100 << 20, slack), "a jump");
+        h.read_to((100 << 20) + 4096);
+        assert!(!h.is_sequential(101 << 20, slack), "near, but after a jump");
+        h.read_to((101 << 20) + 4096);
+        assert!(h.is_sequential(102 << 20, slack), "near twice in a row");
+        h.read_to((102 << 20) + 131_072);
+        // Read-ahead requests of the kernel arrive a little out of order.
+        assert!(h.is_sequential((102 << 20) + 262_144, slack));
+        h.read_to((102 << 20) + 393_216);
+        assert!(!h.is_sequential(7 << 20, slack), "a jump again");
+        h.read_to((7 << 20) + 4096);
+        assert!(
+            h.is_sequential((7 << 20) + 4096, slack),
+            "exactly where the last ended"
+        );
     }
 }
