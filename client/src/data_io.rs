@@ -82,6 +82,19 @@ pub(crate) async fn put_chunk(
     with_timeout(connector, addr, timeout, work).await
 }
 
+/// Send a request that carries no payload; its reply header, and the stream that
+/// may carry a payload after it.
+async fn ask(
+    connector: &Connector,
+    addr: &str,
+    req: &DataRequest,
+) -> Result<(DataResponse, quinn::RecvStream), DataFail> {
+    let (mut send, mut recv) = connector.open(addr).await?;
+    write_msg(&mut send, req).await?;
+    send.finish().map_err(WireError::from)?;
+    Ok((read_msg::<DataResponse>(&mut recv).await?, recv))
+}
+
 /// Read `len` bytes at `offset` of chunk `id` (the caller keeps the range inside the
 /// chunk). The length the server announces is checked before anything is allocated.
 pub(crate) async fn get_chunk(
@@ -93,10 +106,9 @@ pub(crate) async fn get_chunk(
     timeout: Duration,
 ) -> Result<Vec<u8>, DataFail> {
     let work = async {
-        let (mut send, mut recv) = connector.open(addr).await?;
-        write_msg(&mut send, &DataRequest::GetChunk { id, offset, len }).await?;
-        send.finish().map_err(WireError::from)?;
-        match read_msg::<DataResponse>(&mut recv).await? {
+        let (resp, mut recv) =
+            ask(connector, addr, &DataRequest::GetChunk { id, offset, len }).await?;
+        match resp {
             DataResponse::Chunk { len: got } if got == len && got <= MAX_CHUNK_BYTES => {
                 Ok(read_payload(&mut recv, got).await?)
             }
@@ -129,10 +141,9 @@ pub(crate) async fn get_blocks(
     timeout: Duration,
 ) -> Result<BlocksReply, DataFail> {
     let work = async {
-        let (mut send, mut recv) = connector.open(addr).await?;
-        write_msg(&mut send, &DataRequest::GetBlocks { id, offset, len }).await?;
-        send.finish().map_err(WireError::from)?;
-        match read_msg::<DataResponse>(&mut recv).await? {
+        let (resp, mut recv) =
+            ask(connector, addr, &DataRequest::GetBlocks { id, offset, len }).await?;
+        match resp {
             DataResponse::Blocks {
                 block,
                 first,

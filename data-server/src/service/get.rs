@@ -2,6 +2,8 @@
 //! GetBlocks: send the verified blocks covering a range, with the block hashes.
 
 use super::{blocking, Reply, Service};
+use crate::store::error::StoreError;
+use crate::store::ChunkStore;
 use ferrofs_proto::{ChunkId, FsError};
 
 pub(super) async fn handle(
@@ -10,12 +12,7 @@ pub(super) async fn handle(
     offset: u64,
     len: u64,
 ) -> Result<Reply, FsError> {
-    crate::test_hooks::delay_read().await;
-    let store = svc.store.clone();
-    match blocking(move || store.get(id, offset, len)).await {
-        Ok(bytes) => Ok(Reply::Chunk(bytes)),
-        Err(e) => Err(svc.read_failure(id, e).await),
-    }
+    read(svc, id, move |s| s.get(id, offset, len).map(Reply::Chunk)).await
 }
 
 pub(super) async fn handle_blocks(
@@ -24,10 +21,23 @@ pub(super) async fn handle_blocks(
     offset: u64,
     len: u64,
 ) -> Result<Reply, FsError> {
+    read(svc, id, move |s| {
+        s.get_blocks(id, offset, len).map(Reply::Blocks)
+    })
+    .await
+}
+
+/// Run a read of chunk `id` on a blocking thread; a failure goes through
+/// `read_failure` (damage is quarantined and reported).
+async fn read(
+    svc: &Service,
+    id: ChunkId,
+    work: impl FnOnce(&ChunkStore) -> Result<Reply, StoreError> + Send + 'static,
+) -> Result<Reply, FsError> {
     crate::test_hooks::delay_read().await;
     let store = svc.store.clone();
-    match blocking(move || store.get_blocks(id, offset, len)).await {
-        Ok(blocks) => Ok(Reply::Blocks(blocks)),
+    match blocking(move || work(&store)).await {
+        Ok(reply) => Ok(reply),
         Err(e) => Err(svc.read_failure(id, e).await),
     }
 }
