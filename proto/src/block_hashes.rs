@@ -122,6 +122,19 @@ pub fn verify_blocks(
     if &root_of(hashes, len, block)? != hash {
         return Err(BlockError::RootMismatch);
     }
+    match_blocks(len, block, hashes, first, bytes)
+}
+
+/// The second half of `verify_blocks`, for a holder of `hashes` that already checked
+/// them against the chunk hash (`root_of`): each block must match its block hash.
+pub fn match_blocks(
+    len: u64,
+    block: u64,
+    hashes: &[BlockHash],
+    first: u64,
+    bytes: &[u8],
+) -> Result<(), BlockError> {
+    check_block_size(block)?;
     let start = first.saturating_mul(block);
     let bad_range = || BlockError::BadRange {
         first,
@@ -135,7 +148,7 @@ pub fn verify_blocks(
     }
     for (i, b) in bytes.chunks(block as usize).enumerate() {
         let index = first + i as u64;
-        if block_hash(block, index, b) != hashes[index as usize] {
+        if hashes.get(index as usize) != Some(&block_hash(block, index, b)) {
             return Err(BlockError::BlockMismatch(index));
         }
     }

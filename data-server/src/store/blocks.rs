@@ -14,7 +14,7 @@ use super::error::StoreError;
 use super::header::ChunkHeader;
 use super::ChunkStore;
 use bytes::Bytes;
-use ferrofs_proto::block_hashes::{block_count, covering, root_of, verify_blocks, BlockError};
+use ferrofs_proto::block_hashes::{covering, match_blocks, root_of};
 use ferrofs_proto::block_hashes::{BlockHash, BLOCK_BYTES};
 use ferrofs_proto::ChunkId;
 use rocksdb::WriteBatch;
@@ -109,7 +109,8 @@ impl ChunkStore {
                     },
                     _ => StoreError::Io(e),
                 })?;
-            return match verify_blocks(&header.hash, header.len, block, &hashes, first, &bytes) {
+            // The block hashes were checked against the chunk hash just above.
+            return match match_blocks(header.len, block, &hashes, first, &bytes) {
                 Ok(()) => Ok(Blocks {
                     block,
                     first,
@@ -191,10 +192,9 @@ impl ChunkStore {
             .get_pinned_cf(self.cf(CF_BLOCKS)?, key(id))
             .map_err(|e| StoreError::from_db(e, 0))?;
         let Some(raw) = raw else { return Ok(None) };
+        // `root_of` checks the block size and count before any arithmetic with them.
         let usable = decode(&raw).filter(|(block, hashes)| {
-            hashes.len() as u64 == block_count(header.len, *block)
-                && root_of(hashes, header.len, *block).map_err(|_: BlockError| ())
-                    == Ok(header.hash)
+            root_of(hashes, header.len, *block).ok() == Some(header.hash)
         });
         if usable.is_none() {
             tracing::warn!(chunk = %id, "block hashes unusable; reading the chunk whole");
@@ -214,5 +214,23 @@ mod tests {
         assert_eq!(decode(&raw), Some((BLOCK_BYTES, hashes)));
         assert_eq!(decode(&raw[..raw.len() - 1]), None);
         assert_eq!(decode(&raw[..3]), None);
+    }
+
+    #[test]
+    fn a_record_with_a_zero_block_size_is_unusable_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ChunkStore::open(dir.path(), Some(1 << 30)).expect("open");
+        let bytes = vec![5u8; 100_000];
+        let (id, hash) = (ChunkId::random(), *blake3::hash(&bytes).as_bytes());
+        store.put(id, hash, &bytes).expect("put");
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            store.cf(CF_BLOCKS).expect("cf"),
+            key(id),
+            encode(0, &[[0; 32]; 7]),
+        );
+        store.write(batch, 0).expect("write");
+        let b = store.get_blocks(id, 10, 10).expect("whole read");
+        assert_eq!((b.block, b.bytes.len()), (0, 100_000));
     }
 }
