@@ -422,6 +422,11 @@ pub struct MountArgs {
     /// Refuse every change (EROFS); same as -o ro.
     #[arg(long)]
     pub read_only: bool,
+    /// Memory for partially written chunks of all open files together (e.g. 256MiB,
+    /// 1GiB). A file is flushed when this is full; random writes cost a chunk upload
+    /// per flush, so more memory makes them cheaper. Close and fsync always flush.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub write_buffer: bytesize::ByteSize,
     /// How long --background waits for the mount to become live.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,

@@ -22,6 +22,7 @@
 //!   serves them to Prometheus.
 
 mod attr;
+mod budget;
 mod chunk_locations;
 mod dir_attrs;
 mod dir_scan;
@@ -42,4 +43,4 @@ mod xattr_hint;
 pub use error::MountError;
 pub use metrics::MountMetrics;
 pub use mount::{mount_blocking, mount_blocking_with_metrics, unmount};
-pub use options::MountOptions;
+pub use options::{MountOptions, DEFAULT_WRITE_BUFFER};

@@ -15,6 +15,10 @@ pub struct MountOptions {
     pub attr_ttl: Duration,
     /// How long the kernel may cache name lookups.
     pub entry_ttl: Duration,
+    /// Bytes of partially written chunks that the open files of this mount may
+    /// buffer together before flushing (each file also buffers a few chunks outside
+    /// it). Random writes rewrite a chunk per flush, so this is what makes them cheap.
+    pub write_buffer: u64,
     /// More `-o` options, passed through to the kernel (e.g. "noatime", "noexec").
     pub extra: Vec<String>,
 }
@@ -26,10 +30,14 @@ impl Default for MountOptions {
             read_only: false,
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
+            write_buffer: DEFAULT_WRITE_BUFFER,
             extra: Vec::new(),
         }
     }
 }
+
+/// The default write buffer of a mount: as much as the read-ahead caches may hold.
+pub const DEFAULT_WRITE_BUFFER: u64 = 256 << 20;
 
 /// Event-loop threads reading the FUSE device. Work runs on the tokio runtime; these
 /// only decode requests and copy write payloads.

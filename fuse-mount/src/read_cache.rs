@@ -1,76 +1,24 @@
 //! Read-ahead cache of one open file: the few chunks last read or prefetched, each
 //! fetched once however many readers wait for it, and the chunk locations fetched
 //! for reads that bypass it (`chunk_locations.rs`). The bytes held by every cache of a
-//! mount are bounded by one shared `Budget`; without room, reads go straight to the
-//! cluster instead.
+//! mount are bounded by one shared `Budget` (`budget.rs`); without room, reads go
+//! straight to the cluster instead.
 
+use crate::budget::Reservation;
 use crate::chunk_locations::ChunkLocations;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 /// Chunks fetched ahead of a sequential reader: with one, the reader waits for
-/// every fetch; with a few, fetches of several replicas overlap with the reading.
-pub(crate) const READ_AHEAD_CHUNKS: u64 = 3;
+/// every fetch; with a few, fetches of several replicas overlap with the reading
+/// (and the data servers' disk reads with each other: six waited less on the disk
+/// than three, see docs/benchmarks.md).
+pub(crate) const READ_AHEAD_CHUNKS: u64 = 6;
 /// Chunks kept per open file (the one being read, those ahead, one spare).
 const SLOTS_PER_FILE: usize = READ_AHEAD_CHUNKS as usize + 2;
-
-/// Bytes that the read caches of one mount may hold together.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    limit: u64,
-    used: AtomicU64,
-}
-
-impl Budget {
-    pub(crate) fn new(limit: u64) -> Arc<Budget> {
-        Arc::new(Budget {
-            limit,
-            used: AtomicU64::new(0),
-        })
-    }
-
-    /// Reserve `bytes`, or `None` if that would pass the limit.
-    pub(crate) fn reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
-        let mut cur = self.used.load(Ordering::Relaxed);
-        loop {
-            let next = cur.checked_add(bytes).filter(|n| *n <= self.limit)?;
-            match self
-                .used
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    return Some(Reservation {
-                        budget: self.clone(),
-                        bytes,
-                    })
-                }
-                Err(now) => cur = now,
-            }
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-}
-
-/// Bytes held against a `Budget`, given back on drop.
-#[derive(Debug)]
-pub(crate) struct Reservation {
-    budget: Arc<Budget>,
-    bytes: u64,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
-    }
-}
 
 /// One cached chunk: its bytes as stored when fetched (short at the end of the file).
 #[derive(Debug)]
@@ -131,15 +79,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_budget_bounds_reservations_and_gets_them_back() {
-        let b = Budget::new(10);
-        let r1 = b.reserve(6).expect("room");
-        assert!(b.reserve(5).is_none());
-        let r2 = b.reserve(4).expect("room");
-        assert_eq!(b.used(), 10);
-        drop(r1);
-        assert_eq!(b.used(), 4);
-        drop(CachedChunk::new(Bytes::from_static(&[1]), r2));
+    fn a_cached_chunk_gives_its_bytes_back_when_dropped() {
+        let b = crate::budget::Budget::new(10);
+        let held = b.reserve(4).expect("room");
+        drop(CachedChunk::new(Bytes::from_static(&[1]), held));
         assert_eq!(b.used(), 0);
     }
 

@@ -1,6 +1,7 @@
 //! File data through the mount: chunk-sized and unaligned writes, read-modify-write,
 //! holes, offsets past 4 GiB, truncate, O_APPEND / O_TRUNC, fsync, times, fallocate,
-//! unlinked-but-open files, and close-to-open visibility through the client library.
+//! unlinked-but-open files, close-to-open visibility through the client library, and
+//! random writes held by the mount's write budget.
 
 mod common;
 
@@ -381,5 +382,81 @@ fn parallel_writers_and_readers() -> anyhow::Result<()> {
         }
         Ok(())
     })?;
+    Ok(())
+}
+
+/// One 4 KiB piece in each of `chunks` chunks, in a scattered order, at uneven places;
+/// returns the (offset, bytes) written in that order.
+fn scattered_pieces(seed: u64, chunks: u64, cs: u64) -> Vec<(u64, Vec<u8>)> {
+    (0..chunks)
+        .map(|k| {
+            let i = (k * 7) % chunks;
+            let offset = i * cs + (i * 4099) % (cs - 4096);
+            (offset, pattern(seed + k, 4096))
+        })
+        .collect()
+}
+
+#[test]
+fn random_writes_stay_buffered_while_the_write_budget_has_room() -> anyhow::Result<()> {
+    let m = Mounted::start(MountOptions::default())?;
+    let tight = m.mount_again(MountOptions {
+        write_buffer: 0,
+        ..MountOptions::default()
+    })?;
+    let cs = m.client.chunk_size();
+    let chunks = 12u64;
+    let base = pattern(20, (chunks * cs) as usize);
+    let stored = |name: &str| -> anyhow::Result<Vec<u8>> {
+        let ino = m.rt.block_on(m.client.resolve(name))?.ino;
+        Ok(m.rt.block_on(m.client.read_at(ino, 0, chunks * cs))?)
+    };
+
+    // Phase 1: the default budget holds a random writer's 12 dirty chunks: nothing
+    // reaches the cluster before close, everything after it.
+    std::fs::write(m.path("roomy"), &base)?;
+    let mut expect = base.clone();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(m.path("roomy"))?;
+    for (offset, piece) in scattered_pieces(30, chunks, cs) {
+        f.write_all_at(&piece, offset)?;
+        expect[offset as usize..offset as usize + piece.len()].copy_from_slice(&piece);
+    }
+    assert!(
+        stored("/roomy")? == base,
+        "no chunk was flushed before close"
+    );
+    assert!(
+        std::fs::read(m.path("roomy"))? == expect,
+        "the mount reads its own writes"
+    );
+    drop(f);
+    assert!(stored("/roomy")? == expect, "close flushed every piece");
+    eprintln!("phase 1: {chunks} dirty chunks buffered until close");
+
+    // Phase 2: a mount without write budget flushes a file once it has more dirty
+    // chunks than the few every file may keep: the first pieces are in the cluster
+    // while the file is still open, and nothing is lost.
+    std::fs::write(tight.path("tight"), &base)?;
+    let mut expect = base.clone();
+    let pieces = scattered_pieces(40, chunks, cs);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(tight.path("tight"))?;
+    for (offset, piece) in &pieces {
+        f.write_all_at(piece, *offset)?;
+        expect[*offset as usize..*offset as usize + piece.len()].copy_from_slice(piece);
+    }
+    let open_view = stored("/tight")?;
+    let (offset, first) = &pieces[0];
+    assert!(
+        &open_view[*offset as usize..*offset as usize + first.len()] == first.as_slice(),
+        "the first piece was flushed before close"
+    );
+    drop(f);
+    assert!(stored("/tight")? == expect, "close flushed the rest");
+    assert!(std::fs::read(m.path("tight"))? == expect);
+    eprintln!("phase 2: a full write budget flushes while open, losing nothing");
     Ok(())
 }

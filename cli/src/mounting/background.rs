@@ -74,6 +74,8 @@ fn child_args(config: &Path, verbose: u8, args: &MountArgs, target: &Path) -> Ve
         humantime::format_duration(args.entry_ttl)
             .to_string()
             .into(),
+        "--write-buffer".into(),
+        args.write_buffer.as_u64().to_string().into(),
     ];
     for o in &args.options {
         out.push("-o".into());
@@ -132,6 +134,8 @@ mod tests {
             "--read-only",
             "--attr-ttl",
             "250ms",
+            "--write-buffer",
+            "1GiB",
             "--metrics-addr",
             "127.0.0.1:9400",
             "--background",
@@ -154,6 +158,7 @@ mod tests {
         assert_eq!(c.options, vec!["noatime"]);
         assert_eq!(c.attr_ttl, args.attr_ttl);
         assert_eq!(c.entry_ttl, args.entry_ttl);
+        assert_eq!(c.write_buffer.as_u64(), 1 << 30);
         assert_eq!(c.metrics_addr, args.metrics_addr);
         assert!(c.metrics_addr.is_some());
     }

@@ -18,6 +18,7 @@ pub fn mount_options(args: &MountArgs) -> MountOptions {
         read_only: args.read_only,
         attr_ttl: args.attr_ttl,
         entry_ttl: args.entry_ttl,
+        write_buffer: args.write_buffer.as_u64(),
         extra: args.options.clone(),
     }
 }

@@ -6,14 +6,18 @@
 //!   at most two groups in flight per file; flush, fsync,
 //!   release and setattr upload the rest, reading the stored bytes of a partially
 //!   written chunk first, and return only once it is committed (close-to-open);
+//! - partially written chunks stay buffered (a random writer rewrites a chunk once per
+//!   flush, not once per write) while the mount's write budget has room for them;
+//!   when it has none, the file is flushed;
 //! - a background upload's failure is reported by the next write or flush, and its
 //!   bytes go back into the buffer so that a later flush retries them;
 //! - reads see this mount's unflushed writes, and sequential reads go through a small
 //!   chunk cache that prefetches the next chunk.
 
+use crate::budget::{hold, Budgets, Reservation};
 use crate::dir_scan::Changes;
 use crate::error::{errno_of, OrErrno};
-use crate::read_cache::{Budget, ReadCache};
+use crate::read_cache::ReadCache;
 use crate::write_buffer::{stored_len, DirtyChunk, WriteBuffer};
 use bytes::Bytes;
 use ferrofs_client::{Client, ClientError, FileAttr, InodeId, SetAttr, Timestamp};
@@ -25,8 +29,9 @@ use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-/// Partially written chunks one file may buffer before they are flushed anyway.
-const MAX_DIRTY_CHUNKS: usize = 16;
+/// Dirty chunks a file may buffer without holding any of the mount's write budget:
+/// a sequential writer's partial chunks never wait for other files' room.
+const UNBUDGETED_DIRTY_CHUNKS: usize = 4;
 
 mod read;
 
@@ -57,6 +62,8 @@ struct IoState {
     error: Option<Errno>,
     /// Time of the last buffered write (mtime until the data is committed).
     dirty_mtime: Option<Timestamp>,
+    /// The mount's write budget held for the dirty chunks past the unbudgeted ones.
+    dirty_held: Vec<Reservation>,
 }
 
 impl IoState {
@@ -80,7 +87,7 @@ pub(crate) struct FileIo {
     /// before a commit must not lower the size this mount knows.
     epoch: AtomicU64,
     cache: ReadCache,
-    budget: Arc<Budget>,
+    budgets: Budgets,
     /// The mount's change counter: every commit here is a change.
     changes: Arc<Changes>,
 }
@@ -91,7 +98,7 @@ impl FileIo {
         rt: Handle,
         ino: InodeId,
         size: u64,
-        budget: Arc<Budget>,
+        budgets: Budgets,
         changes: Arc<Changes>,
     ) -> FileIo {
         let chunk_size = client.chunk_size().max(1);
@@ -102,6 +109,7 @@ impl FileIo {
             uploads: VecDeque::new(),
             error: None,
             dirty_mtime: None,
+            dirty_held: Vec::new(),
         };
         FileIo {
             ino,
@@ -112,7 +120,7 @@ impl FileIo {
             state: Mutex::new(state),
             epoch: AtomicU64::new(0),
             cache: ReadCache::default(),
-            budget,
+            budgets,
             changes,
         }
     }
@@ -185,10 +193,25 @@ impl FileIo {
                 self.finish(&mut st, up).await;
             }
         }
-        if st.buffer.dirty_chunks() > MAX_DIRTY_CHUNKS {
+        if !self.hold_dirty(&mut st) {
             self.flush_locked(&mut st).await?;
         }
         Ok(())
+    }
+
+    /// Hold the mount's write budget for this file's dirty chunks (giving back what
+    /// chunks no longer dirty held); false if it has no room for them.
+    fn hold_dirty(&self, st: &mut IoState) -> bool {
+        let wanted = st
+            .buffer
+            .dirty_chunks()
+            .saturating_sub(UNBUDGETED_DIRTY_CHUNKS);
+        hold(
+            &self.budgets.write,
+            &mut st.dirty_held,
+            wanted,
+            self.chunk_size,
+        )
     }
 
     /// Upload and commit everything buffered; report any earlier background failure.
@@ -336,6 +359,7 @@ impl FileIo {
         if !st.has_unflushed() {
             st.dirty_mtime = None;
         }
+        self.hold_dirty(st); // gives back the budget of the chunks uploaded
         match st.error.take() {
             Some(e) => Err(e),
             None => Ok(()),

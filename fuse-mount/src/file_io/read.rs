@@ -2,9 +2,10 @@
 //! reads are sequential) with this mount's unflushed writes laid over them.
 
 use super::FileIo;
+use crate::budget::Budget;
 use crate::chunk_locations::LOCATION_BATCH;
 use crate::error::{errno_of, OrErrno};
-use crate::read_cache::{Budget, CachedChunk, Slot, READ_AHEAD_CHUNKS};
+use crate::read_cache::{CachedChunk, Slot, READ_AHEAD_CHUNKS};
 use crate::write_buffer::overlay_chunk;
 use bytes::Bytes;
 use ferrofs_client::{ChunkLocation, Client, ClientError, InodeId};
@@ -211,7 +212,7 @@ impl FileIo {
             self.client.clone(),
             self.ino,
             self.chunk_size,
-            self.budget.clone(),
+            self.budgets.read.clone(),
         );
         slot.get_or_try_init(|| fetch_chunk(client, ino, index, cs, budget))
             .await
@@ -223,7 +224,7 @@ impl FileIo {
             self.client.clone(),
             self.ino,
             self.chunk_size,
-            self.budget.clone(),
+            self.budgets.read.clone(),
         );
         self.rt.spawn(async move {
             let fetched = slot

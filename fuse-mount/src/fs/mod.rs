@@ -12,6 +12,7 @@ mod io;
 mod xattr;
 
 use crate::attr::kernel_attr;
+use crate::budget::{Budget, Budgets};
 use crate::dir_attrs::DirAttrs;
 use crate::dir_scan::{Changes, ScanCache};
 use crate::dir_stream::DirStream;
@@ -20,7 +21,6 @@ use crate::file_io::FileIo;
 use crate::metrics::MountMetrics;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
-use crate::read_cache::Budget;
 use crate::xattr_hint::NoXattrHints;
 use ferrofs_client::{Client, FileAttr, InodeId};
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ pub(crate) struct Core {
     pub(crate) opts: MountOptions,
     pub(crate) files: OpenFiles<FileIo>,
     pub(crate) dirs: parking_lot::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<DirStream>>>>,
-    pub(crate) budget: Arc<Budget>,
+    pub(crate) budgets: Budgets,
     pub(crate) hidden: hidden::HiddenDir,
     pub(crate) xattr_hints: Arc<NoXattrHints>,
     pub(crate) metrics: Arc<MountMetrics>,
@@ -76,7 +76,10 @@ impl Core {
             rt,
             files: OpenFiles::default(),
             dirs: parking_lot::Mutex::new(HashMap::new()),
-            budget: Budget::new(READ_CACHE_BUDGET),
+            budgets: Budgets {
+                read: Budget::new(READ_CACHE_BUDGET),
+                write: Budget::new(opts.write_buffer),
+            },
             hidden: hidden::HiddenDir::default(),
             xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
             scans: Arc::new(ScanCache::new(opts.entry_ttl, Arc::new(Changes::default()))),
@@ -126,7 +129,7 @@ impl Core {
             self.rt.clone(),
             ino,
             size,
-            self.budget.clone(),
+            self.budgets.clone(),
             self.scans.changes.clone(),
         )
     }
