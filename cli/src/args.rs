@@ -425,7 +425,7 @@ pub struct MountArgs {
     /// Memory for partially written chunks of all open files together (e.g. 256MiB,
     /// 1GiB). A file is flushed when this is full; random writes cost a chunk upload
     /// per flush, so more memory makes them cheaper. Close and fsync always flush.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(ferrofs_fuse::DEFAULT_WRITE_BUFFER))]
     pub write_buffer: bytesize::ByteSize,
     /// How long --background waits for the mount to become live.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
@@ -524,6 +524,7 @@ mod tests {
                 assert_eq!(a.options, vec!["noatime,allow_other", "ro"]);
                 assert_eq!(a.attr_ttl, std::time::Duration::from_millis(250));
                 assert_eq!(a.entry_ttl, std::time::Duration::from_secs(1));
+                assert_eq!(a.write_buffer.as_u64(), ferrofs_fuse::DEFAULT_WRITE_BUFFER);
                 assert!(a.background && !a.read_only && !a.allow_other);
             }
             other => panic!("unexpected {other:?}"),
