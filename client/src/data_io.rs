@@ -61,14 +61,26 @@ pub(crate) async fn put_chunk(
     hash: [u8; 32],
     timeout: Duration,
 ) -> Result<(), DataFail> {
+    let req = DataRequest::PutChunk {
+        id,
+        len: data.len() as u64,
+        hash,
+    };
+    store_chunk(connector, addr, &req, data, timeout).await
+}
+
+/// Send a request that stores a chunk (`PutChunk`, `PatchChunk`) with its payload
+/// `data`; `Ok` once the server answered `Stored` (the copy is durable there).
+pub(crate) async fn store_chunk(
+    connector: &Connector,
+    addr: &str,
+    req: &DataRequest,
+    data: &Bytes,
+    timeout: Duration,
+) -> Result<(), DataFail> {
     let work = async {
         let (mut send, mut recv) = connector.open(addr).await?;
-        let req = DataRequest::PutChunk {
-            id,
-            len: data.len() as u64,
-            hash,
-        };
-        write_msg(&mut send, &req).await?;
+        write_msg(&mut send, req).await?;
         send.write_chunk(data.clone())
             .await
             .map_err(WireError::from)?;

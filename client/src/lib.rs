@@ -21,6 +21,7 @@ mod data_servers;
 mod error;
 mod meta_link;
 mod namespace;
+mod patch;
 mod path;
 mod read;
 mod read_blocks;

@@ -47,6 +47,14 @@ impl DirtyChunk {
         self.data.len() as u64
     }
 
+    /// The written pieces: (offset in the chunk, bytes).
+    pub(crate) fn written_pieces(&self) -> Vec<(u64, &[u8])> {
+        self.written
+            .iter()
+            .map(|(s, e)| (s, &self.data[s as usize..e as usize]))
+            .collect()
+    }
+
     /// True if every byte of `[0, len)` was written.
     pub(crate) fn covers(&self, len: u64) -> bool {
         self.written.covers(0, len)

@@ -134,23 +134,55 @@ pub fn match_blocks(
     first: u64,
     bytes: &[u8],
 ) -> Result<(), BlockError> {
-    check_block_size(block)?;
-    let start = first.saturating_mul(block);
-    let bad_range = || BlockError::BadRange {
-        first,
-        got: bytes.len(),
-    };
-    let end = start
-        .checked_add(bytes.len() as u64)
-        .ok_or_else(bad_range)?;
-    if bytes.is_empty() || start >= len || end > len || (end < len && end % block != 0) {
-        return Err(bad_range());
-    }
+    check_range(len, block, first, bytes)?;
     for (i, b) in bytes.chunks(block as usize).enumerate() {
         let index = first + i as u64;
         if hashes.get(index as usize) != Some(&block_hash(block, index, b)) {
             return Err(BlockError::BlockMismatch(index));
         }
+    }
+    Ok(())
+}
+
+/// The block hashes of a chunk (`len` bytes) after its blocks from `first` on were
+/// replaced by `bytes`: those blocks' hashes are computed again, the others kept.
+/// With `root_of` this gives the hash of the changed chunk without the rest of it.
+pub fn rehash_blocks(
+    hashes: &mut [BlockHash],
+    len: u64,
+    block: u64,
+    first: u64,
+    bytes: &[u8],
+) -> Result<(), BlockError> {
+    check_range(len, block, first, bytes)?;
+    if hashes.len() as u64 != block_count(len, block) {
+        return Err(BlockError::WrongCount {
+            got: hashes.len(),
+            len,
+            block,
+        });
+    }
+    for (i, b) in bytes.chunks(block as usize).enumerate() {
+        let index = first + i as u64;
+        hashes[index as usize] = block_hash(block, index, b);
+    }
+    Ok(())
+}
+
+/// `bytes` are whole blocks of a chunk of `len` bytes starting at block `first`; only
+/// the chunk's last block may be short.
+fn check_range(len: u64, block: u64, first: u64, bytes: &[u8]) -> Result<(), BlockError> {
+    check_block_size(block)?;
+    let bad_range = || BlockError::BadRange {
+        first,
+        got: bytes.len(),
+    };
+    let start = first.checked_mul(block).ok_or_else(bad_range)?;
+    let end = start
+        .checked_add(bytes.len() as u64)
+        .ok_or_else(bad_range)?;
+    if bytes.is_empty() || start >= len || end > len || (end < len && end % block != 0) {
+        return Err(bad_range());
     }
     Ok(())
 }
@@ -173,6 +205,34 @@ mod tests {
 
     fn data(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn rehashed_blocks_give_the_hash_of_the_changed_chunk() {
+        let block = 4096;
+        for (len, first, blocks) in [(20_000u64, 1u64, 2u64), (20_000, 4, 1), (65_536, 0, 16)] {
+            let old = data(len as usize);
+            let mut new = old.clone();
+            let start = (first * block) as usize;
+            let end = ((first + blocks) * block).min(len) as usize;
+            for b in &mut new[start..end] {
+                *b ^= 0x5a;
+            }
+            let mut hashes = block_hashes(&old, block).expect("hashes");
+            rehash_blocks(&mut hashes, len, block, first, &new[start..end]).expect("rehash");
+            assert_eq!(hashes, block_hashes(&new, block).expect("hashes"));
+            assert_eq!(
+                &root_of(&hashes, len, block).expect("root"),
+                blake3::hash(&new).as_bytes()
+            );
+        }
+        let mut hashes = block_hashes(&data(20_000), block).expect("hashes");
+        let before = hashes.clone();
+        // Not whole blocks, past the end, or a count that does not fit: refused, unchanged.
+        assert!(rehash_blocks(&mut hashes, 20_000, block, 1, &[0; 100]).is_err());
+        assert!(rehash_blocks(&mut hashes, 20_000, block, 5, &[0; 10]).is_err());
+        assert!(rehash_blocks(&mut hashes[..3], 20_000, block, 1, &[0; 4096]).is_err());
+        assert_eq!(hashes, before);
     }
 
     #[test]

@@ -37,6 +37,17 @@ pub enum DataRequest {
     /// The blocks of a chunk covering `len` bytes at `offset`, with the chunk's block
     /// hashes, so the reader verifies a range without the whole chunk -> `Blocks`.
     GetBlocks { id: ChunkId, offset: u64, len: u64 },
+    /// Store chunk `id` as a copy of the stored chunk `base` with `len` payload bytes
+    /// written over it at `offset` (the chunk keeps its length): only the changed
+    /// blocks travel. Acknowledged with `Stored` like `PutChunk`, only once the new
+    /// chunk hashed to `hash` and is durable.
+    PatchChunk {
+        base: ChunkId,
+        id: ChunkId,
+        hash: [u8; 32],
+        offset: u64,
+        len: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

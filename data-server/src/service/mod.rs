@@ -2,6 +2,7 @@
 
 mod copy;
 mod get;
+mod patch;
 mod put;
 
 use crate::integrity::CorruptionSink;
@@ -123,7 +124,7 @@ impl Service {
         };
         let op = kind(&req);
         let put_len = match &req {
-            DataRequest::PutChunk { len, .. } => Some(*len),
+            DataRequest::PutChunk { len, .. } | DataRequest::PatchChunk { len, .. } => Some(*len),
             _ => None,
         };
         let span = tracing::debug_span!("data_request", kind = op);
@@ -156,6 +157,22 @@ impl Service {
         match req {
             DataRequest::PutChunk { id, len, hash } => put::handle(self, recv, id, len, hash).await,
             DataRequest::GetChunk { id, offset, len } => get::handle(self, id, offset, len).await,
+            DataRequest::PatchChunk {
+                base,
+                id,
+                hash,
+                offset,
+                len,
+            } => {
+                let p = patch::Patch {
+                    base,
+                    id,
+                    hash,
+                    offset,
+                    len,
+                };
+                patch::handle(self, recv, p).await
+            }
             DataRequest::GetBlocks { id, offset, len } => {
                 get::handle_blocks(self, id, offset, len).await
             }
@@ -206,6 +223,7 @@ fn kind(req: &DataRequest) -> &'static str {
         DataRequest::PutChunk { .. } => "put",
         DataRequest::GetChunk { .. } => "get",
         DataRequest::GetBlocks { .. } => "get_blocks",
+        DataRequest::PatchChunk { .. } => "patch",
         DataRequest::HasChunk { .. } => "has",
         DataRequest::DeleteChunk { .. } => "delete",
         DataRequest::CopyChunkFrom { .. } => "copy",

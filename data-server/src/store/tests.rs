@@ -440,3 +440,57 @@ fn a_scrub_check_rewrites_missing_or_damaged_block_hashes() {
         Err(StoreError::Corrupt { .. })
     ));
 }
+
+#[test]
+fn patch_builds_a_new_chunk_from_a_stored_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let (base, base_hash, bytes) = chunk(3, 300_000);
+    store.put(base, base_hash, &bytes).expect("put");
+    let mut changed = bytes.clone();
+    changed[16_384..32_768].fill(0xab);
+    let (id, hash) = (ChunkId::random(), *blake3::hash(&changed).as_bytes());
+
+    // A hash that the result does not have: refused, nothing stored.
+    let other = ChunkId::random();
+    assert!(matches!(
+        store.patch(base, other, base_hash, 16_384, &changed[16_384..32_768]),
+        Err(StoreError::HashMismatch(_))
+    ));
+    assert!(!store.contains(other).expect("contains"));
+    // Bytes past the end of the base, or an unknown base: refused.
+    assert!(matches!(
+        store.patch(base, other, hash, 299_000, &[0; 2000]),
+        Err(StoreError::BadRange { .. })
+    ));
+    assert!(matches!(
+        store.patch(ChunkId::random(), other, hash, 0, &[0; 10]),
+        Err(StoreError::NotFound(_))
+    ));
+
+    assert_eq!(
+        store
+            .patch(base, id, hash, 16_384, &changed[16_384..32_768])
+            .expect("patch"),
+        PutOutcome::Stored
+    );
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &changed[..]
+    );
+    assert_eq!(
+        store.get(base, 0, u64::MAX).expect("base").as_ref(),
+        &bytes[..]
+    );
+    // The new chunk has block hashes like any stored chunk: a ranged read verifies.
+    let blocks = store.get_blocks(id, 20_000, 100).expect("blocks");
+    assert_ne!(blocks.block, 0, "the patched chunk has block hashes");
+
+    // A base that rotted does not hash to what the client computed: nothing stored.
+    store.corrupt_for_test(base).expect("corrupt");
+    let again = ChunkId::random();
+    assert!(store
+        .patch(base, again, hash, 16_384, &changed[16_384..32_768])
+        .is_err());
+    assert!(!store.contains(again).expect("contains"));
+}

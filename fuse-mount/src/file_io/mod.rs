@@ -35,6 +35,10 @@ const UNBUDGETED_DIRTY_CHUNKS: usize = 4;
 
 mod read;
 
+/// A partly written chunk goes out as a patch when its written span is at most this
+/// fraction (1/N) of the chunk; otherwise whole, with the others in one commit.
+const PATCH_SHARE: u64 = 4;
+
 /// Upload groups of one file in flight at once: one being uploaded while the next
 /// one starts.
 const GROUPS_IN_FLIGHT: usize = 2;
@@ -307,6 +311,42 @@ impl FileIo {
         }
     }
 
+    /// Try to commit a partially written chunk as a patch of its stored version (only
+    /// the changed blocks travel); true if it is committed. Otherwise the caller writes
+    /// it whole, which is always correct.
+    async fn patched(&self, st: &mut IoState, index: u64, chunk: &DirtyChunk, stored: u64) -> bool {
+        if stored == 0 || chunk.end() > stored {
+            return false;
+        }
+        let edits = chunk.written_pieces();
+        // The blocks from the first edit to the last travel, to every replica, and the
+        // commit is one per chunk: worth it only when they are a small part of it.
+        let span = match (edits.first(), edits.last()) {
+            (Some((lo, _)), Some((hi, last))) => hi + last.len() as u64 - lo,
+            _ => return false,
+        };
+        if span.saturating_mul(PATCH_SHARE) > stored {
+            return false;
+        }
+        match self
+            .client
+            .patch_chunk(self.ino, index, stored, &edits)
+            .await
+        {
+            Ok(Some(attr)) => {
+                self.cache.invalidate(index);
+                self.committed(st, attr.size);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.changes.bump(); // the commit may have happened all the same
+                tracing::debug!(ino = %self.ino, index, error = %e, "patch failed; writing the chunk whole");
+                false
+            }
+        }
+    }
+
     async fn flush_locked(&self, st: &mut IoState) -> Result<(), Errno> {
         while let Some(up) = st.uploads.pop_front() {
             self.finish(st, up).await;
@@ -318,6 +358,9 @@ impl FileIo {
             let mut rest = dirty.into_iter();
             while let Some((index, mut chunk)) = rest.next() {
                 let stored = stored_len(st.committed_size, index, self.chunk_size);
+                if !chunk.covers(stored) && self.patched(st, index, &chunk, stored).await {
+                    continue;
+                }
                 if !chunk.covers(stored) {
                     let start = index * self.chunk_size;
                     match self.client.read_at(self.ino, start, stored).await {
@@ -337,22 +380,26 @@ impl FileIo {
                 }
                 whole.push((index, Bytes::from(chunk.into_bytes())));
             }
-            let indexes: Vec<u64> = whole.iter().map(|(i, _)| *i).collect();
-            let result = self
-                .client
-                .write_chunks(self.ino, whole.clone(), min_size)
-                .await;
-            for i in &indexes {
-                self.cache.invalidate(*i);
-            }
-            match result {
-                Ok(attr) => self.committed(st, attr.size),
-                Err(e) => {
-                    self.changes.bump(); // the commit may have happened all the same
-                    for (i, b) in whole {
-                        st.buffer.put_back(i, &b);
+            // Patches committed their chunks; what is left needs a commit only if it
+            // holds chunks or grows the file.
+            if !whole.is_empty() || min_size > st.committed_size {
+                let indexes: Vec<u64> = whole.iter().map(|(i, _)| *i).collect();
+                let result = self
+                    .client
+                    .write_chunks(self.ino, whole.clone(), min_size)
+                    .await;
+                for i in &indexes {
+                    self.cache.invalidate(*i);
+                }
+                match result {
+                    Ok(attr) => self.committed(st, attr.size),
+                    Err(e) => {
+                        self.changes.bump(); // the commit may have happened all the same
+                        for (i, b) in whole {
+                            st.buffer.put_back(i, &b);
+                        }
+                        return Err(errno_of("write", &e));
                     }
-                    return Err(errno_of("write", &e));
                 }
             }
         }

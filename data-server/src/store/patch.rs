@@ -1,0 +1,46 @@
+//! A new chunk made from a stored one with some bytes replaced: a client that changed
+//! a few blocks of a chunk sends only those, and each server builds the new chunk from
+//! its own copy of the old one.
+
+use super::error::StoreError;
+use super::{ChunkStore, PutOutcome};
+use ferrofs_proto::ChunkId;
+
+impl ChunkStore {
+    /// Store chunk `id`: the stored chunk `base` with `bytes` written over it at
+    /// `offset` (within its length). `put` checks that the result hashes to `hash`, so
+    /// a base that rotted gives `HashMismatch` and nothing is stored; the client then
+    /// sends the whole chunk.
+    pub fn patch(
+        &self,
+        base: ChunkId,
+        id: ChunkId,
+        hash: [u8; 32],
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<PutOutcome, StoreError> {
+        let header = self.header(base)?.ok_or(StoreError::NotFound(base))?;
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .filter(|end| *end <= header.len)
+            .ok_or(StoreError::BadRange {
+                offset,
+                len: header.len,
+            })?;
+        let stored = self
+            .stored_bytes(base, &header)?
+            .ok_or_else(|| StoreError::Corrupt {
+                id: base,
+                reason: "bytes missing".to_string(),
+            })?;
+        if stored.len() as u64 != header.len {
+            return Err(StoreError::Corrupt {
+                id: base,
+                reason: format!("{} bytes stored for {}", stored.len(), header.len),
+            });
+        }
+        let mut changed = stored.to_vec();
+        changed[offset as usize..end as usize].copy_from_slice(bytes);
+        self.put(id, hash, &changed)
+    }
+}

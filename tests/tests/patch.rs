@@ -1,0 +1,95 @@
+//! Block-wise chunk updates in a running cluster: a few changed bytes of a stored chunk
+//! travel as a patch (only the changed 16 KiB blocks), every replica builds the new
+//! chunk from its copy, and the file reads back changed; what a patch cannot do is
+//! refused with `None` (the caller writes the chunk whole) and changes nothing.
+
+use ferrofs_client::ServerState;
+use ferrofs_proto::config::{load, ClientConfig};
+use ferrofs_tests::damage::has_chunk;
+use ferrofs_tests::data::content;
+use ferrofs_tests::files::{get_bytes, put_bytes};
+use ferrofs_tests::{raw, TestCluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_changes_to_a_stored_chunk_travel_as_patches() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(1, 3)?;
+    let client = cluster.client().await?;
+    let cfg: ClientConfig = load(&cluster.client_config())?;
+    let conn = raw::connector(&cfg)?;
+    let cs = client.chunk_size();
+    let original = content(7, (2 * cs + 100_000) as usize);
+    let ino = put_bytes(&client, "/f", &original).await?.ino;
+    let (before, _) = client.chunk_locations(ino, 1, 1).await?;
+    let before = before.first().cloned().expect("chunk 1 is stored");
+
+    // Phase 1: two edits inside chunk 1 go out as one patch.
+    let (a, b) = (100u64, cs / 2);
+    let edits: [(u64, &[u8]); 2] = [(a, b"hello"), (b, &[9u8; 20_000])];
+    let attr = client.patch_chunk(ino, 1, cs, &edits).await?;
+    assert_eq!(attr.map(|a| a.size), Some(original.len() as u64));
+    let mut expect = original.clone();
+    for (offset, bytes) in edits {
+        let at = (cs + offset) as usize;
+        expect[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    assert!(
+        get_bytes(&client, "/f").await? == expect,
+        "the file reads back patched"
+    );
+    let (after, _) = client.chunk_locations(ino, 1, 1).await?;
+    let after = after.first().cloned().expect("chunk 1 is stored");
+    assert_ne!(after.chunk.id, before.chunk.id, "a patch makes a new chunk");
+    let (mut was, mut now) = (before.servers.clone(), after.servers.clone());
+    was.sort();
+    now.sort();
+    assert_eq!(was, now, "on the servers that held the old one");
+    let status = client.status().await?;
+    for server in &after.servers {
+        let addr = status
+            .data_servers
+            .iter()
+            .find(|d| d.id == *server && d.state == ServerState::Up)
+            .map(|d| d.addr.clone())
+            .expect("an up server");
+        assert!(
+            has_chunk(&conn, &addr, after.chunk.id).await,
+            "{addr} holds the new chunk"
+        );
+    }
+    eprintln!(
+        "phase 1: chunk {} patched into {}",
+        before.chunk.id, after.chunk.id
+    );
+
+    // Phase 2: what a patch cannot do is refused and changes nothing: another chunk
+    // length than the caller expects, edits past the chunk's end, a hole.
+    let last_len = original.len() as u64 - 2 * cs;
+    assert!(client
+        .patch_chunk(ino, 2, last_len + 1, &[(0, b"x")])
+        .await?
+        .is_none());
+    assert!(client
+        .patch_chunk(ino, 2, last_len, &[(last_len, b"x")])
+        .await?
+        .is_none());
+    assert!(client
+        .patch_chunk(ino, 9, cs, &[(0, b"x")])
+        .await?
+        .is_none());
+    assert!(
+        get_bytes(&client, "/f").await? == expect,
+        "refused patches change nothing"
+    );
+    // The last chunk, shorter than a chunk (but big enough to have block hashes), is
+    // patched as well.
+    let tail: [(u64, &[u8]); 1] = [(last_len - 3, b"end")];
+    assert!(client.patch_chunk(ino, 2, last_len, &tail).await?.is_some());
+    let n = expect.len();
+    expect[n - 3..].copy_from_slice(b"end");
+    assert!(
+        get_bytes(&client, "/f").await? == expect,
+        "the tail reads back patched"
+    );
+    eprintln!("phase 2: refusals change nothing; a short last chunk patches too");
+    Ok(())
+}
