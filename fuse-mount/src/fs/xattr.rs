@@ -48,10 +48,16 @@ impl Core {
         if is_acl(name) {
             return Err(Errno::EOPNOTSUPP);
         }
-        if self.xattr_hints.known_empty(ino) {
+        if self.xattr_hints.known_absent(ino, name) {
             return Err(Errno::ENODATA);
         }
-        let value = self.client.getxattr(ino, name).await.or_errno("getxattr")?;
+        let value = match self.client.getxattr(ino, name).await.or_errno("getxattr") {
+            Err(e) if e == Errno::ENODATA => {
+                self.xattr_hints.note_absent(ino, name);
+                return Err(e);
+            }
+            other => other?,
+        };
         sized(value, size)
     }
 
