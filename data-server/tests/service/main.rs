@@ -473,3 +473,68 @@ async fn quarantined_chunks_are_reported_again_after_a_restart() {
     .await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_patch_stores_a_new_chunk_only_when_the_result_checks_out() {
+    let pki = Pki::new();
+    let meta = FakeMeta::leader(&pki);
+    let mut s = TestServer::start(&pki, 1, &meta.addr).await;
+    let c = pki.connector("client");
+    let old = pattern(MIB, 3);
+    let base = ChunkId::random();
+    assert_eq!(put(&c, &s.addr, base, &old).await, DataResponse::Stored);
+    let mut new = old.clone();
+    new[32_768..49_152].fill(7);
+    let patch = |id, hash, offset, len| DataRequest::PatchChunk {
+        base,
+        id,
+        hash,
+        offset,
+        len,
+    };
+    let changed = &new[32_768..49_152];
+
+    // Refused, nothing stored: a wrong hash, bytes past the end, no payload, an
+    // oversized one, an unknown base.
+    let other = ChunkId::random();
+    let refusals = [
+        (patch(other, hash(&old), 32_768, 16_384), changed),
+        (patch(other, hash(&new), MIB as u64 - 8, 16_384), changed),
+        (patch(other, hash(&new), 0, 0), &[][..]),
+        (patch(other, hash(&new), 0, MAX_CHUNK_BYTES + 1), changed),
+    ];
+    for (req, bytes) in refusals {
+        let resp = with_payload(&c, &s.addr, &req, bytes).await;
+        assert!(matches!(resp, DataResponse::Error(_)), "{req:?}: {resp:?}");
+    }
+    let unknown = DataRequest::PatchChunk {
+        base: ChunkId::random(),
+        id: other,
+        hash: hash(&new),
+        offset: 0,
+        len: 4,
+    };
+    let resp = with_payload(&c, &s.addr, &unknown, b"abcd").await;
+    assert_eq!(resp, DataResponse::Error(FsError::NotFound));
+    let has = call(&c, &s.addr, DataRequest::HasChunk { id: other }).await;
+    assert_eq!(
+        has,
+        DataResponse::Present(false),
+        "no refusal stored anything"
+    );
+
+    // Accepted: the new chunk reads back whole and in blocks, the old one unchanged.
+    let id = ChunkId::random();
+    let req = patch(id, hash(&new), 32_768, 16_384);
+    assert_eq!(
+        with_payload(&c, &s.addr, &req, changed).await,
+        DataResponse::Stored
+    );
+    let (_, got) = get(&c, &s.addr, id, 0, u64::MAX).await;
+    assert!(got == new, "the patched chunk");
+    let (_, got) = get(&c, &s.addr, base, 0, u64::MAX).await;
+    assert!(got == old, "the base is untouched");
+    let (resp, _) = get_blocks(&c, &s.addr, id, 40_000, 10).await;
+    assert!(matches!(resp, DataResponse::Blocks { block, .. } if block > 0));
+    s.stop().await;
+}
