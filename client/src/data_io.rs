@@ -143,6 +143,23 @@ pub(crate) struct BlocksReply {
     pub bytes: Vec<u8>,
 }
 
+impl BlocksReply {
+    /// A server's answer for `len` bytes at `offset` of the chunk `bytes`, in blocks
+    /// of 4 KiB (test data).
+    #[cfg(test)]
+    pub(crate) fn for_test(bytes: &[u8], offset: u64, len: u64) -> BlocksReply {
+        use ferrofs_proto::block_hashes::{block_hashes, covering};
+        let block = 4096;
+        let (first, from, to) = covering(offset, len, bytes.len() as u64, block);
+        BlocksReply {
+            block,
+            first,
+            hashes: block_hashes(bytes, block).expect("hashes"),
+            bytes: bytes[from as usize..to as usize].to_vec(),
+        }
+    }
+}
+
 /// The blocks covering `len` bytes at `offset` of chunk `id`, with its block hashes.
 pub(crate) async fn get_blocks(
     connector: &Connector,

@@ -174,25 +174,13 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrofs_proto::block_hashes::{block_hashes, covering};
-
-    fn blocks_of(bytes: &[u8], offset: u64, len: u64) -> BlocksReply {
-        let block = 4096;
-        let (first, from, to) = covering(offset, len, bytes.len() as u64, block);
-        BlocksReply {
-            block,
-            first,
-            hashes: block_hashes(bytes, block).expect("hashes"),
-            bytes: bytes[from as usize..to as usize].to_vec(),
-        }
-    }
 
     #[test]
     fn the_new_hash_is_the_hash_of_the_edited_chunk() {
         let old: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
         let old_hash = *blake3::hash(&old).as_bytes();
         let edits: [(u64, &[u8]); 2] = [(5000, &[1; 100]), (9000, &[2; 3000])];
-        let blocks = blocks_of(&old, 5000, 7000);
+        let blocks = BlocksReply::for_test(&old, 5000, 7000);
         let changed = apply_edits(&blocks, &edits).expect("inside the blocks");
         let mut expect = old.clone();
         expect[5000..5100].fill(1);
@@ -204,7 +192,7 @@ mod tests {
         // An edit outside the fetched blocks, or blocks that are not the old chunk's.
         assert!(apply_edits(&blocks, &[(20_000, &[0; 4])]).is_none());
         assert!(apply_edits(&blocks, &[(12_000, &[0; 400])]).is_none());
-        let mut rotten = blocks_of(&old, 5000, 7000);
+        let mut rotten = BlocksReply::for_test(&old, 5000, 7000);
         rotten.bytes[3] ^= 1;
         assert!(matches!(
             new_hash(&rotten, &old_hash, old.len() as u64, &changed),

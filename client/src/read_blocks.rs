@@ -73,7 +73,6 @@ fn cut((r, start): (BlocksReply, u64), offset: u64, len: u64) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrofs_proto::block_hashes::{block_hashes, covering};
     use ferrofs_proto::ChunkId;
 
     fn chunk(bytes: &[u8]) -> ChunkRef {
@@ -85,38 +84,27 @@ mod tests {
         }
     }
 
-    fn reply(bytes: &[u8], offset: u64, len: u64) -> BlocksReply {
-        let block = 4096;
-        let (first, from, to) = covering(offset, len, bytes.len() as u64, block);
-        BlocksReply {
-            block,
-            first,
-            hashes: block_hashes(bytes, block).expect("hashes"),
-            bytes: bytes[from as usize..to as usize].to_vec(),
-        }
-    }
-
     #[tokio::test]
     async fn ranges_come_from_verified_blocks_only() {
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
         let c = chunk(&data);
-        let got = verified_range(reply(&data, 5000, 3000), &c, 5000, 3000).await;
+        let got = verified_range(BlocksReply::for_test(&data, 5000, 3000), &c, 5000, 3000).await;
         assert_eq!(got.expect("verified"), data[5000..8000].to_vec());
 
-        let mut bad = reply(&data, 5000, 3000);
+        let mut bad = BlocksReply::for_test(&data, 5000, 3000);
         bad.bytes[10] ^= 1;
         assert!(matches!(
             verified_range(bad, &c, 5000, 3000).await,
             Err(DataFail::Checksum)
         ));
-        let mut bad_hashes = reply(&data, 5000, 3000);
+        let mut bad_hashes = BlocksReply::for_test(&data, 5000, 3000);
         bad_hashes.hashes[9][0] ^= 1;
         assert!(matches!(
             verified_range(bad_hashes, &c, 5000, 3000).await,
             Err(DataFail::Checksum)
         ));
         // Blocks that verify but do not cover what was asked for.
-        let elsewhere = reply(&data, 20_000, 100);
+        let elsewhere = BlocksReply::for_test(&data, 20_000, 100);
         assert!(matches!(
             verified_range(elsewhere, &c, 5000, 3000).await,
             Err(DataFail::BadReply(_))
