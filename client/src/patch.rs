@@ -13,6 +13,7 @@ use bytes::Bytes;
 use ferrofs_proto::attr::{ChunkLocation, ChunkRef, FileAttr};
 use ferrofs_proto::block_hashes::{rehash_blocks, root_of, verify_blocks};
 use ferrofs_proto::data_msg::DataRequest;
+use ferrofs_proto::meta_msg::ServerState;
 use ferrofs_proto::{ChunkId, InodeId};
 
 /// Why a chunk was written whole after all (the caller's fallback, not an error).
@@ -109,7 +110,15 @@ impl Client {
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Err(Skip::NotPatchable);
         };
-        let addrs: Option<Vec<&str>> = loc.servers.iter().map(|s| view.addr_of(*s)).collect();
+        // Every holder must be up: a patch goes to them all or the chunk goes whole.
+        let addrs: Option<Vec<&str>> = loc
+            .servers
+            .iter()
+            .map(|s| match view.state_of(*s) {
+                Some(ServerState::Up) => view.addr_of(*s),
+                _ => None,
+            })
+            .collect();
         let patchable = old.inline.is_none()
             && old.len == chunk_len
             && hi <= chunk_len
