@@ -135,8 +135,7 @@ pub fn match_blocks(
     bytes: &[u8],
 ) -> Result<(), BlockError> {
     check_range(len, block, first, bytes)?;
-    for (i, b) in bytes.chunks(block as usize).enumerate() {
-        let index = first + i as u64;
+    for (index, b) in numbered_blocks(block, first, bytes) {
         if hashes.get(index as usize) != Some(&block_hash(block, index, b)) {
             return Err(BlockError::BlockMismatch(index));
         }
@@ -162,11 +161,15 @@ pub fn rehash_blocks(
             block,
         });
     }
-    for (i, b) in bytes.chunks(block as usize).enumerate() {
-        let index = first + i as u64;
+    for (index, b) in numbered_blocks(block, first, bytes) {
         hashes[index as usize] = block_hash(block, index, b);
     }
     Ok(())
+}
+
+/// The blocks of `bytes` with their index in the chunk (the first is `first`).
+fn numbered_blocks(block: u64, first: u64, bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    (first..).zip(bytes.chunks(block as usize))
 }
 
 /// `bytes` are whole blocks of a chunk of `len` bytes starting at block `first`; only

@@ -137,22 +137,15 @@ impl ChunkStore {
     /// build) or a damaged one is written again, so the chunk's ranged reads stop
     /// falling back to whole reads. Returns whether the record was (re)written.
     pub fn verify_and_refresh_blocks(&self, id: ChunkId) -> Result<bool, StoreError> {
-        let header = self.header(id)?.ok_or(StoreError::NotFound(id))?;
+        let (header, bytes) = self.read_stored(id)?;
         if !header.in_file {
-            self.read_verified(id)?;
+            header.verify(id, &bytes)?;
             return Ok(false);
-        }
-        let corrupt = |reason: String| StoreError::Corrupt { id, reason };
-        let bytes = self
-            .stored_bytes(id, &header)?
-            .ok_or_else(|| corrupt("bytes missing".to_string()))?;
-        if bytes.len() as u64 != header.len {
-            let (got, want) = (bytes.len(), header.len);
-            return Err(corrupt(format!("stored {got} bytes, header says {want}")));
         }
         let (blocks, root) = NewBlockHashes::of(&bytes, true);
         if root != header.hash {
-            return Err(corrupt("checksum mismatch".to_string()));
+            let reason = "checksum mismatch".to_string();
+            return Err(StoreError::Corrupt { id, reason });
         }
         let Some(hashes) = &blocks.0 else {
             return Ok(false);

@@ -341,21 +341,23 @@ impl ChunkStore {
 
     /// Read a whole chunk and verify it against its header.
     pub fn read_verified(&self, id: ChunkId) -> Result<(ChunkHeader, Bytes), StoreError> {
-        let raw = self
-            .db
-            .get_cf(self.cf(CF_HEADERS)?, key(id))
-            .map_err(|e| StoreError::from_db(e, 0))?;
-        let header = match raw {
-            Some(r) => ChunkHeader::decode(id, &r)?,
-            None => return Err(StoreError::NotFound(id)),
-        };
+        let (header, bytes) = self.read_stored(id)?;
+        header.verify(id, &bytes)?;
+        Ok((header, bytes))
+    }
+
+    /// A whole chunk as stored, with its header: present and of the header's length,
+    /// but not hashed (for callers that hash it their own way).
+    fn read_stored(&self, id: ChunkId) -> Result<(ChunkHeader, Bytes), StoreError> {
+        let header = self.header(id)?.ok_or(StoreError::NotFound(id))?;
+        let corrupt = |reason: String| StoreError::Corrupt { id, reason };
         let bytes = self
             .stored_bytes(id, &header)?
-            .ok_or_else(|| StoreError::Corrupt {
-                id,
-                reason: "bytes missing".to_string(),
-            })?;
-        header.verify(id, &bytes)?;
+            .ok_or_else(|| corrupt("bytes missing".to_string()))?;
+        if bytes.len() as u64 != header.len {
+            let (got, want) = (bytes.len(), header.len);
+            return Err(corrupt(format!("stored {got} bytes, header says {want}")));
+        }
         Ok((header, bytes))
     }
 

@@ -19,7 +19,7 @@ impl ChunkStore {
         offset: u64,
         bytes: &[u8],
     ) -> Result<PutOutcome, StoreError> {
-        let header = self.header(base)?.ok_or(StoreError::NotFound(base))?;
+        let (header, stored) = self.read_stored(base)?;
         let end = offset
             .checked_add(bytes.len() as u64)
             .filter(|end| *end <= header.len)
@@ -27,18 +27,6 @@ impl ChunkStore {
                 offset,
                 len: header.len,
             })?;
-        let stored = self
-            .stored_bytes(base, &header)?
-            .ok_or_else(|| StoreError::Corrupt {
-                id: base,
-                reason: "bytes missing".to_string(),
-            })?;
-        if stored.len() as u64 != header.len {
-            return Err(StoreError::Corrupt {
-                id: base,
-                reason: format!("{} bytes stored for {}", stored.len(), header.len),
-            });
-        }
         let mut changed = stored.to_vec();
         changed[offset as usize..end as usize].copy_from_slice(bytes);
         self.put(id, hash, &changed)

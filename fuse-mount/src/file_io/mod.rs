@@ -358,10 +358,10 @@ impl FileIo {
             let mut rest = dirty.into_iter();
             while let Some((index, mut chunk)) = rest.next() {
                 let stored = stored_len(st.committed_size, index, self.chunk_size);
-                if !chunk.covers(stored) && self.patched(st, index, &chunk, stored).await {
-                    continue;
-                }
                 if !chunk.covers(stored) {
+                    if self.patched(st, index, &chunk, stored).await {
+                        continue;
+                    }
                     let start = index * self.chunk_size;
                     match self.client.read_at(self.ino, start, stored).await {
                         Ok(base) => chunk.merge_base(&base),
