@@ -13,28 +13,29 @@ use std::sync::Arc;
 pub(crate) struct Handle<T> {
     pub(crate) ino: InodeId,
     pub(crate) io: Arc<T>,
-    /// End of the last read through this handle, to spot sequential reads.
+    /// End of the last read requested through this handle, to spot sequential reads.
     pub(crate) last_read_end: AtomicU64,
     /// The last read started within the slack of the one before it.
     pub(crate) last_read_near: AtomicBool,
 }
 
 impl<T> Handle<T> {
-    /// True if a read at `offset` continues the previous one: it starts exactly where
-    /// that one ended, or within `slack` bytes of it right after another read that
-    /// did too. One near read alone is not enough: a random reader of a file a few
-    /// hundred MiB long lands within a 2 MiB slack of its last read every ~60 reads,
-    /// and each such read used to start a whole-chunk read-ahead (16 MiB fetched for
-    /// a 4 KiB read).
-    pub(crate) fn is_sequential(&self, offset: u64, slack: u64) -> bool {
-        let last = self.last_read_end.load(Ordering::Relaxed);
+    /// Note a read of `size` bytes at `offset` as it arrives, and say whether it
+    /// continues the reads before it: it starts exactly where the previous request
+    /// ended, or within `slack` bytes of it right after another request that did too.
+    /// One near read alone is not enough: a random reader of a file a few hundred MiB
+    /// long lands within a 2 MiB slack of its last read every ~60 reads, and each such
+    /// read used to start a whole-chunk read-ahead (16 MiB fetched for a 4 KiB read).
+    /// The end is recorded when the request arrives, not when it is answered: the
+    /// kernel's read-ahead keeps several requests in flight, and one waiting for its
+    /// chunk must not make the requests behind it look like jumps.
+    pub(crate) fn note_read(&self, offset: u64, size: u32, slack: u64) -> bool {
+        let last = self
+            .last_read_end
+            .swap(offset + u64::from(size), Ordering::Relaxed);
         let near = offset.abs_diff(last) <= slack;
         let near_before = self.last_read_near.swap(near, Ordering::Relaxed);
         offset == last || (near && near_before)
-    }
-
-    pub(crate) fn read_to(&self, end: u64) {
-        self.last_read_end.store(end, Ordering::Relaxed);
     }
 }
 
@@ -219,10 +220,9 @@ mod tests {
         let files: OpenFiles<()> = OpenFiles::default();
         let (fh, _, _) = files.open(InodeId(1), || ());
         let h = files.handle(fh).expect("handle");
-        assert!(h.is_sequential(0, 0));
-        h.read_to(4096);
-        assert!(h.is_sequential(4096, 0));
-        assert!(!h.is_sequential(1 << 30, 1 << 20));
+        assert!(h.note_read(0, 4096, 0));
+        assert!(h.note_read(4096, 4096, 0));
+        assert!(!h.note_read(1 << 30, 4096, 1 << 20));
     }
 
     #[test]
@@ -231,20 +231,34 @@ mod tests {
         let (fh, _, _) = files.open(InodeId(1), || ());
         let h = files.handle(fh).expect("handle");
         let slack = 2 << 20;
-        assert!(!h.is_sequential(100 << 20, slack), "a jump");
-        h.read_to((100 << 20) + 4096);
-        assert!(!h.is_sequential(101 << 20, slack), "near, but after a jump");
-        h.read_to((101 << 20) + 4096);
-        assert!(h.is_sequential(102 << 20, slack), "near twice in a row");
-        h.read_to((102 << 20) + 131_072);
-        // Read-ahead requests of the kernel arrive a little out of order.
-        assert!(h.is_sequential((102 << 20) + 262_144, slack));
-        h.read_to((102 << 20) + 393_216);
-        assert!(!h.is_sequential(7 << 20, slack), "a jump again");
-        h.read_to((7 << 20) + 4096);
+        assert!(!h.note_read(100 << 20, 4096, slack), "a jump");
         assert!(
-            h.is_sequential((7 << 20) + 4096, slack),
+            !h.note_read(101 << 20, 4096, slack),
+            "near, but after a jump"
+        );
+        assert!(
+            h.note_read(102 << 20, 131_072, slack),
+            "near twice in a row"
+        );
+        // Read-ahead requests of the kernel arrive a little out of order.
+        assert!(h.note_read((102 << 20) + 262_144, 131_072, slack));
+        assert!(!h.note_read(7 << 20, 4096, slack), "a jump again");
+        assert!(
+            h.note_read((7 << 20) + 4096, 4096, slack),
             "exactly where the last ended"
         );
+    }
+
+    #[test]
+    fn requests_in_flight_together_stay_sequential() {
+        // The kernel sends 256 KiB read-ahead requests back to back before the first
+        // is answered; each continues the one requested before it.
+        let files: OpenFiles<()> = OpenFiles::default();
+        let (fh, _, _) = files.open(InodeId(1), || ());
+        let h = files.handle(fh).expect("handle");
+        let slack = 2 << 20;
+        for i in 0..64u64 {
+            assert!(h.note_read(i * 262_144, 262_144, slack), "request {i}");
+        }
     }
 }

@@ -17,8 +17,10 @@ use tokio::sync::OnceCell;
 /// (and the data servers' disk reads with each other: six waited less on the disk
 /// than three, see docs/benchmarks.md).
 pub(crate) const READ_AHEAD_CHUNKS: u64 = 6;
-/// Chunks kept per open file (the one being read, those ahead, one spare).
-const SLOTS_PER_FILE: usize = READ_AHEAD_CHUNKS as usize + 2;
+/// Chunks kept per open file: the one being read, those ahead, and two behind (the
+/// kernel's read-ahead requests straddle chunk ends, and a late one for the chunk
+/// before must not find it evicted and fetch it again).
+const SLOTS_PER_FILE: usize = READ_AHEAD_CHUNKS as usize + 3;
 
 /// One cached chunk: its bytes as stored when fetched (short at the end of the file).
 #[derive(Debug)]

@@ -35,6 +35,8 @@ impl FileIo {
         }
         let len = (logical - offset).min(u64::from(size));
         let committed = st.committed_size;
+        // Chunks already cached (or being fetched) serve any read, sequential or not.
+        let sequential = sequential || self.cached(offset, len);
         // A file with unflushed data keeps the lock so that its overlay stays valid;
         // otherwise reads run in parallel.
         let guard = if st.has_unflushed() {
@@ -92,6 +94,12 @@ impl FileIo {
         };
         self.read_ahead_after(offset + len, offset, committed);
         Ok(Some(slice))
+    }
+
+    /// True if every chunk under `len` bytes at `offset` is in the read-ahead cache.
+    fn cached(&self, offset: u64, len: u64) -> bool {
+        let cs = self.chunk_size;
+        len > 0 && (offset / cs..(offset + len).div_ceil(cs)).all(|i| self.cache.contains(i))
     }
 
     /// Start fetching the chunks after a sequential read that ended at `end`.

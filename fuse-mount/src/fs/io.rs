@@ -109,10 +109,8 @@ impl Core {
         size: u32,
     ) -> Result<bytes::Bytes, Errno> {
         let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
-        let sequential = h.is_sequential(offset, SEQUENTIAL_SLACK);
-        let data = h.io.read(offset, size, sequential).await?;
-        h.read_to(offset + data.len() as u64);
-        Ok(data)
+        let sequential = h.note_read(offset, size, SEQUENTIAL_SLACK);
+        h.io.read(offset, size, sequential).await
     }
 
     pub(crate) async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
