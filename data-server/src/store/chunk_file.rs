@@ -13,6 +13,7 @@
 //! a header (a crash between the two, or between a delete's commit and the unlink)
 //! is an orphan, removed when the store opens.
 
+use super::buffer_pool;
 use bytes::Bytes;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
 use ferrofs_proto::ChunkId;
@@ -40,7 +41,8 @@ fn padded(len: usize) -> usize {
 /// `len` bytes that start `ALIGN`-aligned, followed by room up to the next multiple
 /// of `ALIGN`: what `O_DIRECT` can write or read in one call. The data server
 /// receives a chunk straight into one, so writing its file needs no further copy.
-/// Over-allocating and offsetting keeps this free of `unsafe`.
+/// Over-allocating and offsetting keeps this free of `unsafe`. Large buffers go back
+/// to `buffer_pool` when dropped.
 pub struct AlignedBuf {
     buf: Vec<u8>,
     at: usize,
@@ -51,7 +53,7 @@ impl AlignedBuf {
     /// An empty vector with room for an aligned start and `len` padded bytes, and
     /// the offset of that start.
     fn room(len: usize) -> (Vec<u8>, usize) {
-        let buf = Vec::<u8>::with_capacity(padded(len) + ALIGN);
+        let buf = buffer_pool::take(padded(len) + ALIGN);
         let misalign = buf.as_ptr() as usize % ALIGN;
         (buf, (ALIGN - misalign) % ALIGN)
     }
@@ -125,10 +127,22 @@ impl AlignedFill {
         }
         self.buf.resize(self.at + padded(self.len), 0);
         Some(AlignedBuf {
-            buf: self.buf,
+            buf: std::mem::take(&mut self.buf),
             at: self.at,
             len: self.len,
         })
+    }
+}
+
+impl Drop for AlignedFill {
+    fn drop(&mut self) {
+        buffer_pool::give(std::mem::take(&mut self.buf));
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        buffer_pool::give(std::mem::take(&mut self.buf));
     }
 }
 
@@ -269,7 +283,7 @@ impl ChunkFiles {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Bytes::from(buf.buf).slice(at..at + filled.min(want)))
+        Ok(Bytes::from(std::mem::take(&mut buf.buf)).slice(at..at + filled.min(want)))
     }
 
     /// Remove chunk `id`'s file; a missing file is not an error.

@@ -2,6 +2,7 @@
 //! chunks live in RocksDB, chunks of `FILE_MIN_BYTES` and more in chunk files.
 
 mod blocks;
+mod buffer_pool;
 mod patch;
 pub use blocks::Blocks;
 mod chunk_file;
