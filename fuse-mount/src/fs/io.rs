@@ -102,14 +102,24 @@ impl Core {
         Ok(())
     }
 
+    /// Note a read request of handle `fh` in the order the kernel sent it, and say
+    /// whether it continues that handle's sequential reading (`Handle::note_read`).
+    /// Called on the FUSE thread before the request's task is spawned: tasks may
+    /// start out of order.
+    pub(crate) fn note_read(&self, fh: u64, offset: u64, size: u32) -> bool {
+        self.files
+            .handle(fh)
+            .is_some_and(|h| h.note_read(offset, size, SEQUENTIAL_SLACK))
+    }
+
     pub(crate) async fn read(
         &self,
         fh: u64,
         offset: u64,
         size: u32,
+        sequential: bool,
     ) -> Result<bytes::Bytes, Errno> {
         let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
-        let sequential = h.note_read(offset, size, SEQUENTIAL_SLACK);
         h.io.read(offset, size, sequential).await
     }
 
