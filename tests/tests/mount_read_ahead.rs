@@ -18,15 +18,19 @@ use std::path::Path;
 
 const MIB: usize = 1024 * 1024;
 
-/// Bytes the data servers have read from their disks for clients so far.
-fn data_read_bytes(cluster: &TestCluster) -> Result<f64> {
-    let mut total = 0.0;
+/// What the data servers have served clients so far: bytes read from their disks,
+/// whole-chunk gets and block-range gets.
+fn data_reads(cluster: &TestCluster) -> Result<[f64; 3]> {
+    let mut total = [0.0; 3];
     for name in cluster.names("data") {
         let cfg: DataConfig = load(&cluster.dir().join(&name).join("data.toml"))?;
         let addr = cfg
             .metrics_addr
             .context("data server has no metrics_addr")?;
-        total += sample(&scrape(addr)?, "ferrofs_data_read_bytes_total");
+        let s = scrape(addr)?;
+        total[0] += sample(&s, "ferrofs_data_read_bytes_total");
+        total[1] += sample(&s, "ferrofs_data_requests_total{op=\"get\"}");
+        total[2] += sample(&s, "ferrofs_data_requests_total{op=\"get_blocks\"}");
     }
     Ok(total)
 }
@@ -51,7 +55,7 @@ fn a_sequential_reader_fetches_each_chunk_once_with_a_large_kernel_read_ahead() 
     // The reads below must reach the mount, not the page cache.
     let file = std::fs::File::open(mount.join("big.bin"))?;
     posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED)?;
-    let before = data_read_bytes(&cluster)?;
+    let before = data_reads(&cluster)?;
     // fio's reads, as in the peer benchmark: 1 MiB at a time, one after the other.
     let out = std::process::Command::new("fio")
         .args(["--name=seqread", "--rw=read", "--bs=1M", "--ioengine=psync"])
@@ -64,10 +68,11 @@ fn a_sequential_reader_fetches_each_chunk_once_with_a_large_kernel_read_ahead() 
         "fio failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let fetched = data_read_bytes(&cluster)? - before;
+    let after = data_reads(&cluster)?;
+    let [fetched, gets, block_gets] = [0, 1, 2].map(|i| after[i] - before[i]);
     let len = data.len() as f64;
     eprintln!(
-        "data servers read {fetched} bytes for a {len}-byte file ({:.2}x)",
+        "data servers read {fetched} bytes for a {len}-byte file ({:.2}x): {gets} chunk gets, {block_gets} block gets",
         fetched / len
     );
     ensure!(
