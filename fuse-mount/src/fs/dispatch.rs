@@ -390,12 +390,13 @@ impl Filesystem for FerroFs {
         reply: ReplyData,
     ) {
         let core = self.core.clone();
-        let sequential = core.note_read(fh.0, offset, size);
+        let noted = core.note_read(fh.0, offset, size);
         self.spawn(
             Op::Read,
             reply,
             async move {
-                let data = core.read(fh.0, offset, size, sequential).await?;
+                let (handle, sequential) = noted?;
+                let data = handle.io.read(offset, size, sequential).await?;
                 core.metrics.read_bytes(data.len());
                 Ok(data)
             },

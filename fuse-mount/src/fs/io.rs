@@ -4,8 +4,11 @@ use super::entries::Caller;
 use super::hidden::is_hidden_name;
 use super::{Core, Entry};
 use crate::error::OrErrno;
+use crate::file_io::FileIo;
+use crate::open_files::Handle;
 use ferrofs_client::{FileKind, InodeId, SetAttr};
 use fuser::Errno;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A read within this distance of the previous read's end counts as sequential
@@ -102,25 +105,19 @@ impl Core {
         Ok(())
     }
 
-    /// Note a read request of handle `fh` in the order the kernel sent it, and say
-    /// whether it continues that handle's sequential reading (`Handle::note_read`).
-    /// Called on the FUSE thread before the request's task is spawned: tasks may
-    /// start out of order.
-    pub(crate) fn note_read(&self, fh: u64, offset: u64, size: u32) -> bool {
-        self.files
-            .handle(fh)
-            .is_some_and(|h| h.note_read(offset, size, SEQUENTIAL_SLACK))
-    }
-
-    pub(crate) async fn read(
+    /// Note a read request of handle `fh` in the order the kernel sent it. Returns the
+    /// handle (`EBADF` if unknown) and whether the read continues that handle's
+    /// sequential reading (`Handle::note_read`). Called on the FUSE thread before the
+    /// request's task is spawned: tasks may start out of order.
+    pub(crate) fn note_read(
         &self,
         fh: u64,
         offset: u64,
         size: u32,
-        sequential: bool,
-    ) -> Result<bytes::Bytes, Errno> {
+    ) -> Result<(Arc<Handle<FileIo>>, bool), Errno> {
         let h = self.files.handle(fh).ok_or(Errno::EBADF)?;
-        h.io.read(offset, size, sequential).await
+        let sequential = h.note_read(offset, size, SEQUENTIAL_SLACK);
+        Ok((h, sequential))
     }
 
     pub(crate) async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
