@@ -57,14 +57,15 @@ impl NewBlockHashes {
     ) -> Result<(), StoreError> {
         let cf = store.cf(CF_BLOCKS)?;
         match &self.0 {
-            Some(hashes) => batch.put_cf(cf, key(id), encode(BLOCK_BYTES, hashes)),
+            Some(hashes) => batch.put_cf(cf, key(id), encode_block_hashes(BLOCK_BYTES, hashes)),
             None => batch.delete_cf(cf, key(id)),
         }
         Ok(())
     }
 }
 
-fn encode(block: u64, hashes: &[BlockHash]) -> Vec<u8> {
+/// A block-hash record: the block size, then every block hash.
+pub(super) fn encode_block_hashes(block: u64, hashes: &[BlockHash]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + hashes.len() * 32);
     out.extend_from_slice(&(block as u32).to_be_bytes());
     for h in hashes {
@@ -109,6 +110,7 @@ impl ChunkStore {
                     },
                     _ => StoreError::Io(e),
                 })?;
+            let bytes = self.with_spans(id, &header, from, bytes)?;
             // The block hashes were checked against the chunk hash just above.
             return match match_blocks(header.len, block, &hashes, first, &bytes) {
                 Ok(()) => Ok(Blocks {
@@ -150,7 +152,7 @@ impl ChunkStore {
         let Some(hashes) = &blocks.0 else {
             return Ok(false);
         };
-        let record = encode(BLOCK_BYTES, hashes);
+        let record = encode_block_hashes(BLOCK_BYTES, hashes);
         let cf = self.cf(CF_BLOCKS)?;
         let stored = self
             .db
@@ -172,7 +174,7 @@ impl ChunkStore {
     /// The stored block hashes of a chunk file if they add up to its hash. A record
     /// that does not (damaged) is ignored: the chunk is then read whole and verified,
     /// which tells rot in the chunk from rot in the record.
-    fn usable_block_hashes(
+    pub(super) fn usable_block_hashes(
         &self,
         id: ChunkId,
         header: &ChunkHeader,
@@ -203,7 +205,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_bad_ones_are_refused() {
         let hashes = vec![[1u8; 32], [2u8; 32]];
-        let raw = encode(BLOCK_BYTES, &hashes);
+        let raw = encode_block_hashes(BLOCK_BYTES, &hashes);
         assert_eq!(decode(&raw), Some((BLOCK_BYTES, hashes)));
         assert_eq!(decode(&raw[..raw.len() - 1]), None);
         assert_eq!(decode(&raw[..3]), None);
@@ -220,7 +222,7 @@ mod tests {
         batch.put_cf(
             store.cf(CF_BLOCKS).expect("cf"),
             key(id),
-            encode(0, &[[0; 32]; 7]),
+            encode_block_hashes(0, &[[0; 32]; 7]),
         );
         store.write(batch, 0).expect("write");
         let b = store.get_blocks(id, 10, 10).expect("whole read");

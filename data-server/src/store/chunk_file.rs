@@ -286,6 +286,21 @@ impl ChunkFiles {
         Ok(Bytes::from(std::mem::take(&mut buf.buf)).slice(at..at + filled.min(want)))
     }
 
+    /// Give chunk `to` the file of chunk `from` (a hard link: files are never changed
+    /// in place, so sharing one is safe), synced. A file already under `to`'s name is
+    /// an orphan the caller has ruled out as a live chunk; it is replaced.
+    pub fn link(&self, from: ChunkId, to: ChunkId) -> io::Result<()> {
+        let path = self.path(to);
+        match std::fs::hard_link(self.path(from), &path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&path)?;
+                std::fs::hard_link(self.path(from), &path)?;
+            }
+            other => other?,
+        }
+        sync_dir(&self.subdir(to))
+    }
+
     /// Remove chunk `id`'s file; a missing file is not an error.
     pub fn remove(&self, id: ChunkId) -> io::Result<()> {
         match std::fs::remove_file(self.path(id)) {

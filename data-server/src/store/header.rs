@@ -2,8 +2,9 @@
 //!
 //! Layout (41 bytes): `version: u8 | blake3: [u8; 32] | len: u64 BE`. Version 1: the
 //! bytes are in RocksDB's `chunks` family; version 2: they are in a chunk file
-//! (`chunk_file.rs`). A reader that meets an unknown version refuses the record
-//! instead of guessing.
+//! (`chunk_file.rs`); version 3: a chunk file holds an older chunk's bytes and the
+//! `chunks` family the spans written over them (`overlay.rs`). A reader that meets an
+//! unknown version refuses the record instead of guessing.
 
 use crate::store::error::StoreError;
 use ferrofs_proto::ChunkId;
@@ -12,6 +13,8 @@ use ferrofs_proto::ChunkId;
 pub const HEADER_VERSION_INLINE: u8 = 1;
 /// The bytes are stored in a chunk file.
 pub const HEADER_VERSION_FILE: u8 = 2;
+/// A chunk file with spans written over it (an overlay).
+pub const HEADER_VERSION_OVERLAY: u8 = 3;
 /// Encoded size of a header (both versions).
 pub const HEADER_LEN: usize = 1 + 32 + 8;
 
@@ -24,6 +27,9 @@ pub struct ChunkHeader {
     pub len: u64,
     /// The bytes are in a chunk file rather than in RocksDB.
     pub in_file: bool,
+    /// The chunk file holds a base, and RocksDB the spans that make this chunk of it
+    /// (only with `in_file`).
+    pub overlay: bool,
 }
 
 impl ChunkHeader {
@@ -33,15 +39,16 @@ impl ChunkHeader {
             hash: *blake3::hash(bytes).as_bytes(),
             len: bytes.len() as u64,
             in_file: false,
+            overlay: false,
         }
     }
 
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        out[0] = if self.in_file {
-            HEADER_VERSION_FILE
-        } else {
-            HEADER_VERSION_INLINE
+        out[0] = match (self.in_file, self.overlay) {
+            (true, true) => HEADER_VERSION_OVERLAY,
+            (true, false) => HEADER_VERSION_FILE,
+            (false, _) => HEADER_VERSION_INLINE,
         };
         out[1..33].copy_from_slice(&self.hash);
         out[33..41].copy_from_slice(&self.len.to_be_bytes());
@@ -56,9 +63,10 @@ impl ChunkHeader {
                 reason: format!("header of {} bytes, expected {HEADER_LEN}", bytes.len()),
             });
         }
-        let in_file = match bytes[0] {
-            HEADER_VERSION_INLINE => false,
-            HEADER_VERSION_FILE => true,
+        let (in_file, overlay) = match bytes[0] {
+            HEADER_VERSION_INLINE => (false, false),
+            HEADER_VERSION_FILE => (true, false),
+            HEADER_VERSION_OVERLAY => (true, true),
             v => {
                 return Err(StoreError::Corrupt {
                     id,
@@ -74,6 +82,7 @@ impl ChunkHeader {
             hash,
             len: u64::from_be_bytes(len),
             in_file,
+            overlay,
         })
     }
 
@@ -109,6 +118,14 @@ mod tests {
         assert_eq!(
             ChunkHeader::decode(id, &in_file.encode()).expect("v2"),
             in_file
+        );
+        let overlay = ChunkHeader {
+            overlay: true,
+            ..in_file
+        };
+        assert_eq!(
+            ChunkHeader::decode(id, &overlay.encode()).expect("v3"),
+            overlay
         );
         assert!(back.verify(id, b"hello").is_ok());
         assert!(matches!(

@@ -9,6 +9,7 @@ mod chunk_file;
 mod db;
 pub mod error;
 pub mod header;
+mod overlay;
 mod quarantine;
 mod reclaim;
 pub use reclaim::run_periodic as reclaim_periodically;
@@ -183,6 +184,7 @@ impl ChunkStore {
             hash,
             len,
             in_file: false,
+            overlay: false,
         };
         let _guard = self.lock(id);
         let raw = self
@@ -281,7 +283,11 @@ impl ChunkStore {
         fresh: bool,
     ) -> Result<(), StoreError> {
         let in_file = header.len >= FILE_MIN_BYTES;
-        let header = ChunkHeader { in_file, ..header };
+        let header = ChunkHeader {
+            in_file,
+            overlay: false,
+            ..header
+        };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_HEADERS)?, key(id), header.encode());
         blocks.add_to(self, id, &mut batch)?;
@@ -307,7 +313,7 @@ impl ChunkStore {
     fn stored_bytes(&self, id: ChunkId, header: &ChunkHeader) -> Result<Option<Bytes>, StoreError> {
         if header.in_file {
             return match self.files.read(id, header.len) {
-                Ok(b) => Ok(Some(b)),
+                Ok(b) => self.with_spans(id, header, 0, b).map(Some),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(StoreError::Corrupt {
                     id,
@@ -471,5 +477,7 @@ fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
         .ok_or_else(|| StoreError::Db(format!("column family {name} missing")))
 }
 
+#[cfg(test)]
+mod overlay_tests;
 #[cfg(test)]
 mod tests;

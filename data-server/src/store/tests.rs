@@ -486,11 +486,15 @@ fn patch_builds_a_new_chunk_from_a_stored_one() {
     let blocks = store.get_blocks(id, 20_000, 100).expect("blocks");
     assert_ne!(blocks.block, 0, "the patched chunk has block hashes");
 
-    // A base that rotted does not hash to what the client computed: nothing stored.
+    // A base whose touched block rotted (the middle byte, in block 9) is refused:
+    // nothing stored, and the client sends the whole chunk.
+    let mut changed = bytes.clone();
+    changed[147_456..163_840].fill(0xcd);
+    let hash = *blake3::hash(&changed).as_bytes();
     store.corrupt_for_test(base).expect("corrupt");
     let again = ChunkId::random();
     assert!(store
-        .patch(base, again, hash, 16_384, &changed[16_384..32_768])
+        .patch(base, again, hash, 147_456, &changed[147_456..163_840])
         .is_err());
     assert!(!store.contains(again).expect("contains"));
 }

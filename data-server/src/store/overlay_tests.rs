@@ -1,0 +1,183 @@
+//! Patched chunks stored as overlays of their base's file (real RocksDB and files).
+
+use super::overlay::MAX_OVERLAY_BYTES;
+use super::*;
+
+const LEN: usize = 1 << 20;
+const BLOCK: usize = 16 * 1024;
+
+fn stored_base(store: &ChunkStore) -> (ChunkId, Vec<u8>) {
+    let bytes: Vec<u8> = (0..LEN).map(|i| (i as u8).wrapping_mul(13)).collect();
+    let id = ChunkId::random();
+    store
+        .put(id, *blake3::hash(&bytes).as_bytes(), &bytes)
+        .expect("put base");
+    (id, bytes)
+}
+
+/// Patch `base` (holding `bytes`) with `fill` over block `block`; returns the new
+/// chunk and its bytes.
+fn patch_block(
+    store: &ChunkStore,
+    base: ChunkId,
+    bytes: &[u8],
+    block: usize,
+    fill: u8,
+) -> (ChunkId, Vec<u8>) {
+    let mut changed = bytes.to_vec();
+    let at = block * BLOCK;
+    changed[at..at + BLOCK].fill(fill);
+    let id = ChunkId::random();
+    let hash = *blake3::hash(&changed).as_bytes();
+    store
+        .patch(base, id, hash, at as u64, &changed[at..at + BLOCK])
+        .expect("patch");
+    (id, changed)
+}
+
+fn is_overlay(store: &ChunkStore, id: ChunkId) -> bool {
+    store.header(id).expect("header").expect("stored").overlay
+}
+
+#[test]
+fn a_patch_is_an_overlay_that_reads_whole_and_by_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let (base, bytes) = stored_base(&store);
+    let (id, changed) = patch_block(&store, base, &bytes, 3, 0xee);
+    assert!(is_overlay(&store, id));
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("get").as_ref(),
+        &changed[..]
+    );
+    assert_eq!(
+        store.get(base, 0, u64::MAX).expect("base").as_ref(),
+        &bytes[..]
+    );
+    // Ranged reads across the patched block, verified block by block.
+    let b = store
+        .get_blocks(id, 3 * BLOCK as u64 - 100, 200)
+        .expect("blocks");
+    assert_ne!(b.block, 0);
+    let from = (b.first * b.block) as usize;
+    assert_eq!(&b.bytes[..], &changed[from..from + b.bytes.len()]);
+    assert!(
+        !store.verify_and_refresh_blocks(id).expect("scrub"),
+        "its block hashes are right"
+    );
+    assert_eq!(store.stat().chunks, 2);
+}
+
+#[test]
+fn an_overlay_outlives_its_deleted_base_and_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id, changed) = {
+        let store = open_store(dir.path());
+        let (base, bytes) = stored_base(&store);
+        let (id, changed) = patch_block(&store, base, &bytes, 0, 1);
+        assert!(store.delete(base).expect("delete base"));
+        assert!(matches!(
+            store.get(base, 0, 1),
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            store.get(id, 0, u64::MAX).expect("get").as_ref(),
+            &changed[..]
+        );
+        store.flush().expect("flush");
+        (id, changed)
+    };
+    // Reopening removes orphan files; the overlay's link is not one.
+    let store = open_store(dir.path());
+    assert_eq!(
+        store.get(id, 0, u64::MAX).expect("after reopen").as_ref(),
+        &changed[..]
+    );
+    assert!(store.delete(id).expect("delete overlay"));
+    assert_eq!(store.stat().chunks, 0);
+}
+
+#[test]
+fn patches_of_an_overlay_merge_spans_until_the_chunk_is_written_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let (mut id, mut bytes) = stored_base(&store);
+    let first = id;
+    let limit = (MAX_OVERLAY_BYTES as usize) / BLOCK;
+    // Every other block, so the spans do not merge into one.
+    for n in 0..limit {
+        let (next, changed) = patch_block(&store, id, &bytes, 2 * n, n as u8);
+        assert!(is_overlay(&store, next), "patch {n} is an overlay");
+        // The previous generation goes, as the metadata server's collector would.
+        assert!(store.delete(id).expect("delete"));
+        (id, bytes) = (next, changed);
+        assert_eq!(
+            store.get(id, 0, u64::MAX).expect("get").as_ref(),
+            &bytes[..]
+        );
+    }
+    assert!(!store.contains(first).expect("contains"));
+    // One span more than the limit: written whole, and it reads the same.
+    let (whole, changed) = patch_block(&store, id, &bytes, 2 * limit, 0x77);
+    assert!(!is_overlay(&store, whole));
+    assert_eq!(
+        store.get(whole, 0, u64::MAX).expect("get").as_ref(),
+        &changed[..]
+    );
+    // Writing the same block again keeps the spans small: an overlay again.
+    let (again, changed_again) = patch_block(&store, id, &bytes, 0, 0x78);
+    assert!(is_overlay(&store, again));
+    assert_eq!(
+        store.get(again, 0, u64::MAX).expect("get").as_ref(),
+        &changed_again[..]
+    );
+}
+
+#[test]
+fn rot_outside_the_touched_blocks_is_found_when_the_overlay_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let (base, bytes) = stored_base(&store);
+    let (id, _) = patch_block(&store, base, &bytes, 0, 9);
+    // Flips the middle byte of the shared file: the base and the overlay both rot.
+    store.corrupt_for_test(id).expect("corrupt");
+    assert!(matches!(
+        store.get(id, 0, u64::MAX),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.get_blocks(id, (LEN / 2) as u64, 10),
+        Err(StoreError::Corrupt { .. })
+    ));
+    // Quarantining the overlay removes its link and spans, not the base's file.
+    assert!(store.quarantine(id).expect("quarantine"));
+    assert!(!store.contains(id).expect("contains"));
+    assert!(store.contains(base).expect("contains"));
+}
+
+#[test]
+fn a_retried_patch_is_idempotent_and_a_wrong_hash_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let (base, bytes) = stored_base(&store);
+    let (id, changed) = patch_block(&store, base, &bytes, 5, 5);
+    let at = 5 * BLOCK;
+    let hash = *blake3::hash(&changed).as_bytes();
+    assert_eq!(
+        store
+            .patch(base, id, hash, at as u64, &changed[at..at + BLOCK])
+            .expect("retry"),
+        PutOutcome::AlreadyStored
+    );
+    let other = ChunkId::random();
+    assert!(matches!(
+        store.patch(base, other, [7; 32], at as u64, &changed[at..at + BLOCK]),
+        Err(StoreError::HashMismatch(_))
+    ));
+    assert!(!store.contains(other).expect("contains"));
+    assert_eq!(store.stat().chunks, 2);
+}
+
+fn open_store(dir: &Path) -> ChunkStore {
+    ChunkStore::open(dir, Some(1 << 30)).expect("open store")
+}
