@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 /// The name every server certificate carries and every client verifies.
 pub const SERVER_NAME: &str = "ferrofs-server";
-/// ALPN protocol id: the wire version.
-pub const ALPN: &[u8] = b"ferrofs/1";
+/// ALPN protocol id: the wire version. 2: `PatchChunk` (1 had no patches).
+pub const ALPN: &[u8] = b"ferrofs/2";
 
 const CA_COMMON_NAME: &str = "ferrofs cluster CA";
 
