@@ -207,11 +207,10 @@ impl Client {
         }
         let size = size.unwrap_or(0);
         let total = clamped_len(offset, len, size);
-        let mut out = vec![0u8; total as usize];
         let pieces = plan(offset, len, size, cs, &chunks);
         let chunks = Arc::new(chunks);
         let parallel = self.inner.config.parallel_chunks.max(1);
-        let fetched: Vec<(u64, Vec<u8>)> = futures::stream::iter(pieces)
+        let mut fetched: Vec<(u64, Vec<u8>)> = futures::stream::iter(pieces)
             .map(|p| {
                 let chunks = chunks.clone();
                 async move {
@@ -223,6 +222,14 @@ impl Client {
             .buffer_unordered(parallel)
             .try_collect()
             .await?;
+        // One piece that is the whole answer (a whole-chunk read-ahead, say) is the
+        // answer: no zeroed buffer and no second copy of megabytes.
+        if let [(0, bytes)] = &mut fetched[..] {
+            if bytes.len() as u64 == total {
+                return Ok(std::mem::take(bytes));
+            }
+        }
+        let mut out = vec![0u8; total as usize];
         for (dest, bytes) in fetched {
             let start = dest as usize;
             let end = start.saturating_add(bytes.len()).min(out.len());

@@ -20,7 +20,8 @@ use super::error::StoreError;
 use super::header::ChunkHeader;
 use super::{ChunkStore, PutOutcome};
 use bytes::Bytes;
-use ferrofs_proto::block_hashes::{covering, match_blocks, rehash_blocks, root_of, BlockHash};
+use ferrofs_proto::block_hashes::{covering, match_blocks, rehash_blocks, root_of};
+use ferrofs_proto::block_hashes::{BlockError, BlockHash};
 use ferrofs_proto::ChunkId;
 use rocksdb::WriteBatch;
 
@@ -187,7 +188,16 @@ impl ChunkStore {
                 _ => StoreError::Io(e),
             })?;
         let mut touched = self.with_spans(base, base_header, from, stored)?.to_vec();
-        if let Err(e) = match_blocks(len, block, &hashes, first, &touched) {
+        // A short file can end on a block boundary and match the blocks it has.
+        let checked = if touched.len() as u64 != to - from {
+            Err(BlockError::BadRange {
+                first,
+                got: touched.len(),
+            })
+        } else {
+            match_blocks(len, block, &hashes, first, &touched)
+        };
+        if let Err(e) = checked {
             let reason = format!("blocks at {from}..{to}: {e}");
             return Err(StoreError::Corrupt { id: base, reason });
         }

@@ -178,6 +178,28 @@ fn a_retried_patch_is_idempotent_and_a_wrong_hash_stores_nothing() {
     assert_eq!(store.stat().chunks, 2);
 }
 
+#[test]
+fn a_base_file_cut_short_at_a_block_boundary_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let (base, bytes) = stored_base(&store);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(store.files.path(base))
+        .expect("open chunk file");
+    file.set_len(4 * BLOCK as u64).expect("truncate");
+    // Blocks 3 and 4: the file still holds block 3, intact, and not block 4.
+    let at = 3 * BLOCK;
+    let mut changed = bytes.clone();
+    changed[at..at + 2 * BLOCK].fill(3);
+    let (id, hash) = (ChunkId::random(), *blake3::hash(&changed).as_bytes());
+    assert!(matches!(
+        store.patch(base, id, hash, at as u64, &changed[at..at + 2 * BLOCK]),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(!store.contains(id).expect("contains"));
+}
+
 fn open_store(dir: &Path) -> ChunkStore {
     ChunkStore::open(dir, Some(1 << 30)).expect("open store")
 }
