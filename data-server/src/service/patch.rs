@@ -2,6 +2,7 @@
 //! the payload, then a synced write of the whole new chunk, then `Stored`.
 
 use super::{blocking, Reply, Service};
+use crate::store::error::StoreError;
 use ferrofs_proto::data_msg::DataResponse;
 use ferrofs_proto::frame::read_payload;
 use ferrofs_proto::limits::MAX_CHUNK_BYTES;
@@ -48,7 +49,13 @@ pub(super) async fn handle(
         .await
         .map_err(|e| FsError::Invalid(format!("reading payload: {e}")))?;
     let store = svc.store.clone();
-    let outcome = blocking(move || store.patch(p.base, p.id, p.hash, p.offset, &bytes)).await?;
+    let patched = blocking(move || store.patch(p.base, p.id, p.hash, p.offset, &bytes)).await;
+    let outcome = match patched {
+        Ok(outcome) => outcome,
+        // Damage found in the base is quarantined and reported, as a read's would be.
+        Err(e @ StoreError::Corrupt { .. }) => return Err(svc.read_failure(p.base, e).await),
+        Err(e) => return Err(e.into()),
+    };
     tracing::debug!(chunk = %p.id, base = %p.base, len = p.len, ?outcome, "chunk patched");
     Ok(Reply::Msg(DataResponse::Stored))
 }

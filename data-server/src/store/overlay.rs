@@ -151,7 +151,7 @@ impl ChunkStore {
     /// Store chunk `id` as an overlay of stored chunk `base` with `bytes` written at
     /// `offset`, if it can be: `Ok(None)` means the caller writes it whole (the base
     /// is not a chunk file or has no block hashes, the spans would grow too large,
-    /// `id` is already stored, or the base file has too many links). Only the blocks
+    /// `id` is already stored, or the file system refuses the link). Only the blocks
     /// the bytes touch are read, checked against the base's block hashes, and hashed
     /// again; the new chunk's hash follows from the block hashes and must be `hash`.
     pub(super) fn patch_as_overlay(
@@ -239,8 +239,8 @@ impl ChunkStore {
     }
 
     /// Link the base's file under `id`'s name, then commit the header, spans and
-    /// block hashes in one synced batch. `Ok(false)`: the file system refused another
-    /// link (too many); nothing was stored. A crash between the link and the commit
+    /// block hashes in one synced batch. `Ok(false)`: the file system refused the link
+    /// (too many links, or no hard links at all); nothing was stored. A crash between the link and the commit
     /// leaves an orphan link, removed at the next open like any orphan chunk file.
     fn write_overlay(
         &self,
@@ -253,7 +253,15 @@ impl ChunkStore {
     ) -> Result<bool, StoreError> {
         match self.files.link(base, id) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => return Ok(false),
+            // Too many links, or a file system without hard links.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMLINK | libc::EPERM | libc::EOPNOTSUPP)
+                ) =>
+            {
+                return Ok(false)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound(base))
             }
