@@ -166,15 +166,11 @@ impl ChunkStore {
         if !base_header.in_file || self.contains(id)? {
             return Ok(None);
         }
-        let mut spans = if base_header.overlay {
+        let base_spans = if base_header.overlay {
             self.overlay_spans(base, base_header)?
         } else {
             Spans::default()
         };
-        spans.write(offset, bytes);
-        if spans.bytes() > MAX_OVERLAY_BYTES {
-            return Ok(None);
-        }
         let Some((block, mut hashes)) = self.usable_block_hashes(base, base_header)? else {
             return Ok(None);
         };
@@ -187,7 +183,8 @@ impl ChunkStore {
                 std::io::ErrorKind::NotFound => StoreError::NotFound(base),
                 _ => StoreError::Io(e),
             })?;
-        let mut touched = self.with_spans(base, base_header, from, stored)?.to_vec();
+        let mut touched = stored.to_vec();
+        base_spans.apply(from, &mut touched);
         // A short file can end on a block boundary and match the blocks it has.
         let checked = if touched.len() as u64 != to - from {
             Err(BlockError::BadRange {
@@ -200,6 +197,11 @@ impl ChunkStore {
         if let Err(e) = checked {
             let reason = format!("blocks at {from}..{to}: {e}");
             return Err(StoreError::Corrupt { id: base, reason });
+        }
+        let mut spans = base_spans;
+        spans.write(offset, bytes);
+        if spans.bytes() > MAX_OVERLAY_BYTES {
+            return Ok(None);
         }
         touched[(offset - from) as usize..][..bytes.len()].copy_from_slice(bytes);
         let root = rehash_blocks(&mut hashes, len, block, first, &touched)
