@@ -35,6 +35,14 @@ fn patch_block(
     (id, changed)
 }
 
+fn reads_back(store: &ChunkStore, id: ChunkId, want: &[u8]) {
+    let got = store.get(id, 0, u64::MAX).expect("a whole, verified read");
+    assert!(
+        got.as_ref() == want,
+        "chunk {id} reads back what was written"
+    );
+}
+
 fn is_overlay(store: &ChunkStore, id: ChunkId) -> bool {
     store.header(id).expect("header").expect("stored").overlay
 }
@@ -46,14 +54,8 @@ fn a_patch_is_an_overlay_that_reads_whole_and_by_blocks() {
     let (base, bytes) = stored_base(&store);
     let (id, changed) = patch_block(&store, base, &bytes, 3, 0xee);
     assert!(is_overlay(&store, id));
-    assert_eq!(
-        store.get(id, 0, u64::MAX).expect("get").as_ref(),
-        &changed[..]
-    );
-    assert_eq!(
-        store.get(base, 0, u64::MAX).expect("base").as_ref(),
-        &bytes[..]
-    );
+    reads_back(&store, id, &changed);
+    reads_back(&store, base, &bytes);
     // Ranged reads across the patched block, verified block by block.
     let b = store
         .get_blocks(id, 3 * BLOCK as u64 - 100, 200)
@@ -80,19 +82,13 @@ fn an_overlay_outlives_its_deleted_base_and_a_reopen() {
             store.get(base, 0, 1),
             Err(StoreError::NotFound(_))
         ));
-        assert_eq!(
-            store.get(id, 0, u64::MAX).expect("get").as_ref(),
-            &changed[..]
-        );
+        reads_back(&store, id, &changed);
         store.flush().expect("flush");
         (id, changed)
     };
     // Reopening removes orphan files; the overlay's link is not one.
     let store = open_store(dir.path());
-    assert_eq!(
-        store.get(id, 0, u64::MAX).expect("after reopen").as_ref(),
-        &changed[..]
-    );
+    reads_back(&store, id, &changed);
     assert!(store.delete(id).expect("delete overlay"));
     assert_eq!(store.stat().chunks, 0);
 }
@@ -111,26 +107,17 @@ fn patches_of_an_overlay_merge_spans_until_the_chunk_is_written_whole() {
         // The previous generation goes, as the metadata server's collector would.
         assert!(store.delete(id).expect("delete"));
         (id, bytes) = (next, changed);
-        assert_eq!(
-            store.get(id, 0, u64::MAX).expect("get").as_ref(),
-            &bytes[..]
-        );
+        reads_back(&store, id, &bytes);
     }
     assert!(!store.contains(first).expect("contains"));
     // One span more than the limit: written whole, and it reads the same.
     let (whole, changed) = patch_block(&store, id, &bytes, 2 * limit, 0x77);
     assert!(!is_overlay(&store, whole));
-    assert_eq!(
-        store.get(whole, 0, u64::MAX).expect("get").as_ref(),
-        &changed[..]
-    );
+    reads_back(&store, whole, &changed);
     // Writing the same block again keeps the spans small: an overlay again.
     let (again, changed_again) = patch_block(&store, id, &bytes, 0, 0x78);
     assert!(is_overlay(&store, again));
-    assert_eq!(
-        store.get(again, 0, u64::MAX).expect("get").as_ref(),
-        &changed_again[..]
-    );
+    reads_back(&store, again, &changed_again);
 }
 
 #[test]
