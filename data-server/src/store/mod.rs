@@ -194,19 +194,32 @@ impl ChunkStore {
         if let Some(raw) = raw {
             return self.put_existing(id, header, &blocks, bytes, &raw);
         }
+        self.store_new(len, len, || {
+            self.write_record(id, header, &blocks, bytes, true)
+                .map(|()| true)
+        })?;
+        Ok(PutOutcome::Stored)
+    }
+
+    /// Store a new chunk of `len` bytes, `disk` of them written now, by `write`, which
+    /// says whether it stored it: the space is reserved first and given back unless
+    /// it did, and the chunk is counted if it did.
+    fn store_new(
+        &self,
+        len: u64,
+        disk: u64,
+        write: impl FnOnce() -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
         self.follow_disk()?;
         self.usage.reserve(len)?;
-        let written = self
-            .check_disk(len)
-            .and_then(|()| self.write_record(id, header, &blocks, bytes, true));
-        match written {
-            Ok(()) => {
+        match self.check_disk(disk).and_then(|()| write()) {
+            Ok(true) => {
                 self.usage.chunk_added();
-                Ok(PutOutcome::Stored)
+                Ok(true)
             }
-            Err(e) => {
+            other => {
                 self.usage.release(len);
-                Err(e)
+                other
             }
         }
     }

@@ -219,31 +219,17 @@ impl ChunkStore {
         if self.contains(id)? {
             return Ok(None);
         }
-        self.follow_disk()?;
-        self.usage.reserve(len)?;
-        let written = self
-            .check_disk(spans.bytes())
-            .and_then(|()| self.write_overlay(base, id, header, &spans, block, &hashes));
-        match written {
-            Ok(true) => {
-                self.usage.chunk_added();
-                Ok(Some(PutOutcome::Stored))
-            }
-            Ok(false) => {
-                self.usage.release(len);
-                Ok(None)
-            }
-            Err(e) => {
-                self.usage.release(len);
-                Err(e)
-            }
-        }
+        let stored = self.store_new(len, spans.bytes(), || {
+            self.write_overlay(base, id, header, &spans, block, &hashes)
+        })?;
+        Ok(stored.then_some(PutOutcome::Stored))
     }
 
     /// Link the base's file under `id`'s name, then commit the header, spans and
     /// block hashes in one synced batch. `Ok(false)`: the file system refused the link
-    /// (too many links, or no hard links at all); nothing was stored. A crash between the link and the commit
-    /// leaves an orphan link, removed at the next open like any orphan chunk file.
+    /// (too many links, or no hard links at all); nothing was stored. A crash between
+    /// the link and the commit leaves an orphan link, removed at the next open like any
+    /// orphan chunk file.
     fn write_overlay(
         &self,
         base: ChunkId,
