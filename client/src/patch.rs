@@ -14,7 +14,7 @@ use ferrofs_proto::attr::{ChunkLocation, ChunkRef, FileAttr};
 use ferrofs_proto::block_hashes::{rehash_blocks, root_of, verify_blocks};
 use ferrofs_proto::data_msg::DataRequest;
 use ferrofs_proto::meta_msg::ServerState;
-use ferrofs_proto::{ChunkId, InodeId};
+use ferrofs_proto::InodeId;
 
 /// Why a chunk was written whole after all (the caller's fallback, not an error).
 #[derive(Debug)]
@@ -156,7 +156,8 @@ impl Client {
             })?
         };
         let hash = hash.map_err(Skip::Failed)?;
-        let id = ChunkId::random();
+        // Placed like the old chunk, so it is already where the ring wants it.
+        let id = old.id.sibling();
         let req = DataRequest::PatchChunk {
             base: old.id,
             id,

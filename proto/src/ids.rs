@@ -31,6 +31,20 @@ impl ChunkId {
         ChunkId(rand::random())
     }
 
+    /// What placement hashes: the two 64-bit halves XORed. Random for a random id, so
+    /// chunks spread as before; shared by an id and its siblings.
+    pub fn placement_key(self) -> u64 {
+        (self.0 >> 64) as u64 ^ self.0 as u64
+    }
+
+    /// A new random id with this one's placement key: both halves XORed with the same
+    /// random mask. A patched chunk gets one, so it is placed where the servers that
+    /// built it from the old chunk already are, and nothing has to move.
+    pub fn sibling(self) -> ChunkId {
+        let mask: u64 = rand::random::<u64>() | 1; // never 0: never the same id
+        ChunkId(self.0 ^ ((u128::from(mask) << 64) | u128::from(mask)))
+    }
+
     pub fn to_be_bytes(self) -> [u8; 16] {
         self.0.to_be_bytes()
     }

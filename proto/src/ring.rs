@@ -38,8 +38,10 @@ fn hash64(parts: &[&[u8]]) -> u64 {
 
 /// The member's score for a chunk: weight / -ln(u), u uniform in (0, 1) from the hash.
 /// The highest score wins; each member wins with probability proportional to its weight.
+/// Only the chunk's placement key counts, so an id and its siblings score alike.
 fn score(chunk: ChunkId, member: &RingMember) -> f64 {
-    let h = hash64(&[&chunk.to_be_bytes(), &member.id.0.to_be_bytes()]);
+    let key = chunk.placement_key().to_be_bytes();
+    let h = hash64(&[&key, &member.id.0.to_be_bytes()]);
     // Map to (0, 1): never 0 (ln(0) = -inf) nor 1 (ln(1) = 0).
     let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     member.weight as f64 / -u.ln()
@@ -146,6 +148,37 @@ mod tests {
         assert!(
             (moved as f64) < ideal * 1.25,
             "moved {moved}, ideal {ideal}"
+        );
+    }
+
+    #[test]
+    fn a_sibling_is_placed_like_its_chunk() {
+        let ring = Ring::new(
+            vec![
+                member(1, 1, "a"),
+                member(2, 2, "a"),
+                member(3, 1, "b"),
+                member(4, 1, "c"),
+                member(5, 3, ""),
+            ],
+            64,
+        );
+        let mut differs = 0;
+        for c in chunks(500) {
+            let (s, t) = (c.sibling(), c.sibling().sibling());
+            assert_ne!(s, c);
+            assert_eq!(ring.place(s, 3), ring.place(c, 3), "sibling of {c}");
+            assert_eq!(
+                ring.place(t, 3),
+                ring.place(c, 3),
+                "sibling's sibling of {c}"
+            );
+            differs += usize::from(ring.place(c, 3) != ring.place(ChunkId::random(), 3));
+        }
+        // A random id is placed anywhere: with 5 servers most pairs differ.
+        assert!(
+            differs > 300,
+            "only {differs} of 500 random ids placed elsewhere"
         );
     }
 

@@ -8,6 +8,7 @@
 use ferrofs_client::ServerState;
 use ferrofs_proto::config::{load, ClientConfig};
 use ferrofs_proto::data_msg::{DataRequest, DataResponse};
+use ferrofs_proto::ring::{Ring, RingMember};
 use ferrofs_tests::damage::has_chunk;
 use ferrofs_tests::data::content;
 use ferrofs_tests::files::{get_bytes, put_bytes};
@@ -124,5 +125,62 @@ async fn small_changes_to_a_stored_chunk_travel_as_patches() -> anyhow::Result<(
         "phase 3: chunk {} collected, the file reads back",
         before.chunk.id
     );
+    Ok(())
+}
+
+/// A patched chunk is placed like the chunk it was made from. With more servers than
+/// copies, the servers that built it from the old chunk are its ring targets, so the
+/// rebalancer has nothing to move: before, every patch made a chunk that had to be
+/// copied whole to other servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_patched_chunk_is_already_on_its_ring_targets() -> anyhow::Result<()> {
+    const CHUNKS: u64 = 4;
+    const COPIES: usize = 2;
+    let cluster = TestCluster::start_with(1, 4, &["--replication", "2"])?;
+    let client = cluster.client().await?;
+    let cs = client.chunk_size();
+    let mut expect = content(11, (CHUNKS * cs) as usize);
+    let ino = put_bytes(&client, "/g", &expect).await?.ino;
+    let status = client.status().await?;
+    let members: Vec<RingMember> = status
+        .data_servers
+        .iter()
+        .filter(|d| d.state == ServerState::Up && d.weight > 0)
+        .map(|d| RingMember {
+            id: d.id,
+            weight: d.weight,
+            zone: d.zone.clone(),
+        })
+        .collect();
+    assert_eq!(members.len(), 4, "every data server is up");
+    let ring = Ring::new(members, 1);
+
+    for index in 0..CHUNKS {
+        // Two patches in a row: the second is made from a patched chunk.
+        for round in 0..2u8 {
+            let at = u64::from(round) * cs / 3 + 1000;
+            let edit = [round + 1; 100];
+            let patched = client.patch_chunk(ino, index, cs, &[(at, &edit)]).await?;
+            assert!(patched.is_some(), "chunk {index} is patched");
+            let at = (index * cs + at) as usize;
+            expect[at..at + edit.len()].copy_from_slice(&edit);
+        }
+        let (located, _) = client.chunk_locations(ino, index, 1).await?;
+        let c = located.first().expect("the chunk is stored");
+        let (mut holders, mut targets) = (c.servers.clone(), ring.place(c.chunk.id, COPIES));
+        holders.sort();
+        targets.sort();
+        assert_eq!(
+            holders, targets,
+            "patched chunk {index} ({}) is on its ring targets",
+            c.chunk.id
+        );
+    }
+    assert!(
+        get_bytes(&client, "/g").await? == expect,
+        "the file reads back patched"
+    );
+    let moved = client.status().await?.rebalance.moves_done;
+    assert_eq!(moved, 0, "the rebalancer moved {moved} copies");
     Ok(())
 }
