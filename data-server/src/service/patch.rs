@@ -35,9 +35,10 @@ pub(super) async fn handle(
         Some(h) => h.len,
         None => return Err(FsError::NotFound),
     };
-    // Cheap early refusal; the store's reservation is the authoritative check.
+    // Cheap early refusal of what cannot fit even as an overlay (charged its spans);
+    // the store's reservation is the authoritative check.
     let st = svc.store.stat();
-    if st.used.saturating_add(base_len) > st.capacity {
+    if st.used.saturating_add(p.len) > st.capacity {
         return Err(FsError::NoSpace);
     }
     let _permit = svc

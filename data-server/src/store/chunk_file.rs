@@ -32,6 +32,10 @@ pub struct ChunkFiles {
     root: PathBuf,
     /// Cleared when the file system refuses `O_DIRECT` (tmpfs): buffered I/O then.
     direct: AtomicBool,
+    /// Held while a name is added to a file or one is removed and the names left
+    /// are counted, so two removals of a shared file cannot both see the other's
+    /// name, and a link cannot slip in between a count and its removal.
+    names: std::sync::Mutex<()>,
 }
 
 fn padded(len: usize) -> usize {
@@ -170,6 +174,7 @@ impl ChunkFiles {
         Ok(ChunkFiles {
             root,
             direct: AtomicBool::new(true),
+            names: std::sync::Mutex::new(()),
         })
     }
 
@@ -291,21 +296,46 @@ impl ChunkFiles {
     /// an orphan the caller has ruled out as a live chunk; it is replaced.
     pub fn link(&self, from: ChunkId, to: ChunkId) -> io::Result<()> {
         let path = self.path(to);
-        match std::fs::hard_link(self.path(from), &path) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                std::fs::remove_file(&path)?;
-                std::fs::hard_link(self.path(from), &path)?;
+        {
+            let _names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            match std::fs::hard_link(self.path(from), &path) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    std::fs::remove_file(&path)?;
+                    std::fs::hard_link(self.path(from), &path)?;
+                }
+                other => other?,
             }
-            other => other?,
         }
         sync_dir(&self.subdir(to))
     }
 
+    /// How many names chunk `id`'s file has (1 for a missing file: nothing else
+    /// holds its bytes).
+    pub fn names_of(&self, id: ChunkId) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(self.path(id)).map_or(1, |m| m.nlink())
+    }
+
+    /// The file's identity (device, inode) and its number of names.
+    pub fn identity(&self, id: ChunkId) -> io::Result<((u64, u64), u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(self.path(id))?;
+        Ok(((m.dev(), m.ino()), m.nlink()))
+    }
+
     /// Remove chunk `id`'s file; a missing file is not an error.
     pub fn remove(&self, id: ChunkId) -> io::Result<()> {
+        self.remove_name(id).map(|_| ())
+    }
+
+    /// Remove chunk `id`'s name; true if it was the file's last one, so the file's
+    /// bytes are free now (also when the file was missing already).
+    pub fn remove_name(&self, id: ChunkId) -> io::Result<bool> {
+        let _names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let last = self.names_of(id) <= 1;
         match std::fs::remove_file(self.path(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            _ => Ok(last),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod blocks;
 mod buffer_pool;
+mod charge;
 mod patch;
 pub use blocks::Blocks;
 mod chunk_file;
@@ -72,14 +73,6 @@ pub struct ChunkStore {
     last_reclaim: Mutex<Option<std::time::Instant>>,
 }
 
-/// Bytes a header accounts for; an unreadable header counts nothing (and its
-/// chunk is quarantined the first time it is read).
-fn accounted_len(id: ChunkId, raw_header: &[u8]) -> u64 {
-    ChunkHeader::decode(id, raw_header)
-        .map(|h| h.len)
-        .unwrap_or(0)
-}
-
 fn synced() -> WriteOptions {
     let mut w = WriteOptions::default();
     w.set_sync(true);
@@ -97,15 +90,9 @@ impl ChunkStore {
             Some(c) => c,
             None => disk_space(dir)?.total,
         };
-        let (mut used, mut chunks, mut quarantined) = (0u64, 0u64, 0u64);
+        let mut quarantined = 0u64;
         {
             let headers = cf(&db, CF_HEADERS)?;
-            for item in db.iterator_cf(headers, IteratorMode::Start) {
-                let (k, v) = item.map_err(|e| StoreError::from_db(e, 0))?;
-                let id = db::id_of(&k).unwrap_or_default();
-                used = used.saturating_add(accounted_len(id, &v));
-                chunks += 1;
-            }
             let orphans = files.remove_orphans(|id| {
                 db.get_pinned_cf(headers, key(id))
                     .ok()
@@ -122,17 +109,20 @@ impl ChunkStore {
                 quarantined += 1;
             }
         }
-        Ok(ChunkStore {
+        let mut store = ChunkStore {
             db,
             files,
             dir: dir.to_path_buf(),
-            usage: Usage::new(capacity, used, chunks),
+            usage: Usage::new(capacity, 0, 0),
             follow_disk,
             quarantined: AtomicU64::new(quarantined),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             deleted_since_reclaim: AtomicU64::new(0),
             last_reclaim: Mutex::new(None),
-        })
+        };
+        let (used, chunks) = store.count_usage()?;
+        store.usage = Usage::new(capacity, used, chunks);
+        Ok(store)
     }
 
     pub fn dir(&self) -> &Path {
@@ -201,24 +191,24 @@ impl ChunkStore {
         Ok(PutOutcome::Stored)
     }
 
-    /// Store a new chunk of `len` bytes, `disk` of them written now, by `write`, which
-    /// says whether it stored it: the space is reserved first and given back unless
-    /// it did, and the chunk is counted if it did.
+    /// Store a new chunk charged `charge` bytes (charge.rs), `disk` of them written
+    /// now, by `write`, which says whether it stored it: the charge is reserved first
+    /// and given back unless it did, and the chunk is counted if it did.
     fn store_new(
         &self,
-        len: u64,
+        charge: u64,
         disk: u64,
         write: impl FnOnce() -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {
         self.follow_disk()?;
-        self.usage.reserve(len)?;
+        self.usage.reserve(charge)?;
         match self.check_disk(disk).and_then(|()| write()) {
             Ok(true) => {
                 self.usage.chunk_added();
                 Ok(true)
             }
             other => {
-                self.usage.release(len);
+                self.usage.release(charge);
                 other
             }
         }
@@ -252,7 +242,9 @@ impl ChunkStore {
         }
         // The stored copy is damaged: replace it, fixing the accounting.
         tracing::warn!(chunk = %id, "replacing a damaged stored copy with a verified one");
-        let old_len = accounted_len(id, raw_old);
+        // The new file takes the name; the old file's bytes are freed only if that
+        // was its last name (an overlay may share it).
+        let old_len = self.own_charge(id, raw_old) + self.file_charge(id, raw_old);
         let grow = header.len.saturating_sub(old_len);
         self.usage.reserve(grow)?;
         if let Err(e) = self.write_record(id, header, blocks, bytes, false) {
@@ -410,13 +402,15 @@ impl ChunkStore {
         if raw.is_none() && !in_quarantine {
             return Ok(false);
         }
+        // Read before the batch deletes an overlay's spans.
+        let own = raw.as_deref().map_or(0, |r| self.own_charge(id, r));
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_HEADERS)?, key(id));
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
         batch.delete_cf(self.cf(CF_BLOCKS)?, key(id));
         self.write(batch, 0)?;
-        self.remove_file_of(id, raw.as_deref());
+        let freed = own + raw.as_deref().map_or(0, |r| self.remove_file_of(id, r));
         self.deleted_since_reclaim.fetch_add(1, Ordering::AcqRel);
         if in_quarantine {
             let _ = self
@@ -424,8 +418,8 @@ impl ChunkStore {
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
         }
         match raw {
-            Some(raw) => {
-                self.usage.release(accounted_len(id, &raw));
+            Some(_) => {
+                self.usage.release(freed);
                 self.usage.chunk_removed();
                 Ok(true)
             }
@@ -433,14 +427,23 @@ impl ChunkStore {
         }
     }
 
-    /// After a committed delete: remove the chunk file the old header pointed to.
-    /// A failure leaves an orphan that the next open removes.
-    fn remove_file_of(&self, id: ChunkId, raw_header: Option<&[u8]>) {
-        let in_file =
-            raw_header.is_some_and(|raw| ChunkHeader::decode(id, raw).is_ok_and(|h| h.in_file));
-        if in_file {
-            if let Err(e) = self.files.remove(id) {
+    /// After a committed delete: remove the chunk file name the old header pointed
+    /// to, returning the bytes that frees (charge.rs): the file's length if the name
+    /// was its last. A failure leaves an orphan that the next open removes (and the
+    /// count at that open leaves out).
+    fn remove_file_of(&self, id: ChunkId, raw_header: &[u8]) -> u64 {
+        let Some(h) = ChunkHeader::decode(id, raw_header)
+            .ok()
+            .filter(|h| h.in_file)
+        else {
+            return 0;
+        };
+        match self.files.remove_name(id) {
+            Ok(true) => h.len,
+            Ok(false) => 0,
+            Err(e) => {
                 tracing::warn!(chunk = %id, error = %e, "removing a deleted chunk's file");
+                h.len
             }
         }
     }

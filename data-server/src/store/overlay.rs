@@ -118,7 +118,11 @@ impl Spans {
 
 impl ChunkStore {
     /// The spans of overlay `id`; a missing or unreadable record is corruption.
-    fn overlay_spans(&self, id: ChunkId, header: &ChunkHeader) -> Result<Spans, StoreError> {
+    pub(super) fn overlay_spans(
+        &self,
+        id: ChunkId,
+        header: &ChunkHeader,
+    ) -> Result<Spans, StoreError> {
         let raw = self
             .db
             .get_pinned_cf(self.cf(CF_CHUNKS)?, key(id))
@@ -219,7 +223,9 @@ impl ChunkStore {
         if self.contains(id)? {
             return Ok(None);
         }
-        let stored = self.store_new(len, spans.bytes(), || {
+        // Charged its spans only: the file's bytes stay charged to the chunk that
+        // wrote them (charge.rs).
+        let stored = self.store_new(spans.bytes(), spans.bytes(), || {
             self.write_overlay(base, id, header, &spans, block, &hashes)
         })?;
         Ok(stored.then_some(PutOutcome::Stored))

@@ -140,6 +140,11 @@ fn rot_outside_the_touched_blocks_is_found_when_the_overlay_is_read() {
     assert!(store.quarantine(id).expect("quarantine"));
     assert!(!store.contains(id).expect("contains"));
     assert!(store.contains(base).expect("contains"));
+    assert_eq!(
+        store.stat().used,
+        LEN as u64,
+        "the base's file is still charged"
+    );
 }
 
 #[test]
@@ -189,4 +194,81 @@ fn a_base_file_cut_short_at_a_block_boundary_is_refused_not_a_panic() {
 
 fn open_store(dir: &Path) -> ChunkStore {
     ChunkStore::open(dir, Some(1 << 30)).expect("open store")
+}
+
+/// Space used: a file's bytes are charged once while any chunk has a name for it, and
+/// an overlay adds only its spans; a reopen counts the same.
+#[test]
+fn an_overlay_is_charged_its_spans_and_a_shared_file_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let used = |store: &ChunkStore| store.stat().used;
+    let block = BLOCK as u64;
+    let (second, changed) = {
+        let store = open_store(dir.path());
+        let (base, bytes) = stored_base(&store);
+        assert_eq!(used(&store), LEN as u64);
+        let (first, changed) = patch_block(&store, base, &bytes, 2, 7);
+        assert_eq!(
+            used(&store),
+            LEN as u64 + block,
+            "the base, the first's span"
+        );
+        let (second, changed) = patch_block(&store, first, &changed, 5, 8);
+        assert_eq!(
+            used(&store),
+            LEN as u64 + 3 * block,
+            "the base, the first's span, the second's two"
+        );
+        assert!(store.delete(base).expect("delete base"));
+        assert_eq!(
+            used(&store),
+            LEN as u64 + 3 * block,
+            "the overlays still hold the file"
+        );
+        assert!(store.delete(first).expect("delete the first overlay"));
+        assert_eq!(used(&store), LEN as u64 + 2 * block);
+        (second, changed)
+    };
+    let store = open_store(dir.path());
+    assert_eq!(
+        used(&store),
+        LEN as u64 + 2 * block,
+        "a reopen counts the file once, for the overlay that has the last name"
+    );
+    reads_back(&store, second, &changed);
+    assert!(store.delete(second).expect("delete the last overlay"));
+    assert_eq!(used(&store), 0, "the last name gives the file back");
+    assert_eq!(store.stat().chunks, 0);
+}
+
+/// A reopen with the base still stored counts the shared file once, for the base.
+#[test]
+fn a_reopen_counts_a_file_shared_with_its_base_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expect = {
+        let store = open_store(dir.path());
+        let (base, bytes) = stored_base(&store);
+        let (first, changed) = patch_block(&store, base, &bytes, 1, 3);
+        patch_block(&store, first, &changed, 9, 4);
+        store.stat().used
+    };
+    assert_eq!(expect, LEN as u64 + 3 * BLOCK as u64);
+    let store = open_store(dir.path());
+    assert_eq!(store.stat().used, expect);
+    assert_eq!(store.stat().chunks, 3);
+}
+
+/// A capacity far below what whole copies would take holds many patched versions:
+/// only their spans are charged.
+#[test]
+fn many_patched_versions_fit_where_whole_copies_would_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ChunkStore::open(dir.path(), Some(2 * LEN as u64)).expect("open store");
+    let (mut id, mut bytes) = stored_base(&store);
+    for round in 0..10 {
+        (id, bytes) = patch_block(&store, id, &bytes, round, round as u8);
+    }
+    assert!(is_overlay(&store, id));
+    reads_back(&store, id, &bytes);
+    assert_eq!(store.stat().used, LEN as u64 + 55 * BLOCK as u64);
 }

@@ -7,7 +7,7 @@
 use super::db::{key, CF_BLOCKS, CF_CHUNKS, CF_HEADERS, CF_QUARANTINE};
 use super::error::StoreError;
 use super::header::ChunkHeader;
-use super::{accounted_len, ChunkStore};
+use super::ChunkStore;
 use ferrofs_proto::ChunkId;
 use rocksdb::WriteBatch;
 use std::sync::atomic::Ordering;
@@ -54,6 +54,8 @@ impl ChunkStore {
                 return Ok(false);
             }
         }
+        // Read before the batch deletes an overlay's spans.
+        let own = self.own_charge(id, &raw_header);
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_QUARANTINE)?,
@@ -64,8 +66,8 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_BLOCKS)?, key(id));
         self.write(batch, 0)?;
-        self.remove_file_of(id, Some(&raw_header));
-        self.usage.release(accounted_len(id, &raw_header));
+        let freed = own + self.remove_file_of(id, &raw_header);
+        self.usage.release(freed);
         self.usage.chunk_removed();
         self.quarantined.fetch_add(1, Ordering::AcqRel);
         tracing::warn!(chunk = %id, "chunk failed verification and was quarantined");
