@@ -43,7 +43,7 @@ pub enum MetaRequest {
     Heartbeat(HeartbeatInfo),
     /// A Raft RPC between metadata voters, encoded by the metadata server (opaque here)
     /// -> `Raft`.
-    Raft(Vec<u8>),
+    Raft(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Change the metadata voters (served by the leader, one change at a time) -> `Done`.
     Membership(crate::membership::MembershipChange),
 }
@@ -121,6 +121,7 @@ pub enum MetaOp {
     SetXattr {
         ino: InodeId,
         name: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         mode: XattrMode,
     },
@@ -375,7 +376,7 @@ pub enum MetaResponse {
         done: bool,
     },
     Target(Vec<u8>),
-    Xattr(Vec<u8>),
+    Xattr(#[serde(with = "serde_bytes")] Vec<u8>),
     XattrNames(Vec<Vec<u8>>),
     Chunks {
         chunks: Vec<ChunkLocation>,
@@ -386,7 +387,7 @@ pub enum MetaResponse {
     Map(ClusterMap),
     HeartbeatAck,
     /// Reply to `MetaRequest::Raft`, encoded by the metadata server.
-    Raft(Vec<u8>),
+    Raft(#[serde(with = "serde_bytes")] Vec<u8>),
     Done,
     Error(FsError),
     /// A new directory entry (Create, Mkdir, Symlink, Link): its attributes and its
