@@ -271,7 +271,11 @@ impl ChunkStore {
         );
         let committed = self.write(batch, spans.bytes());
         if committed.is_err() {
-            let _ = self.files.remove(id);
+            // If the base was deleted meanwhile, it left the file's bytes charged to
+            // this name (charge.rs); removing the last name gives them back.
+            if let Ok(true) = self.files.remove_name(id) {
+                self.usage.release(header.len);
+            }
         }
         committed.map(|()| true)
     }

@@ -272,3 +272,24 @@ fn many_patched_versions_fit_where_whole_copies_would_not() {
     reads_back(&store, id, &bytes);
     assert_eq!(store.stat().used, LEN as u64 + 55 * BLOCK as u64);
 }
+
+/// A damaged overlay replaced by a whole verified copy: the copy is charged whole, the
+/// shared file stays charged to the base, and deleting both frees everything.
+#[test]
+fn replacing_a_damaged_overlay_keeps_the_space_count_right() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let (base, bytes) = stored_base(&store);
+    let (id, changed) = patch_block(&store, base, &bytes, 4, 6);
+    store.corrupt_for_test(id).expect("corrupt");
+    let outcome = store
+        .put(id, *blake3::hash(&changed).as_bytes(), &changed)
+        .expect("put a verified copy");
+    assert_eq!(outcome, PutOutcome::Repaired);
+    assert!(!is_overlay(&store, id));
+    reads_back(&store, id, &changed);
+    assert_eq!(store.stat().used, 2 * LEN as u64);
+    assert!(store.delete(base).expect("delete base"));
+    assert!(store.delete(id).expect("delete the copy"));
+    assert_eq!(store.stat().used, 0);
+}
