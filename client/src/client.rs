@@ -10,7 +10,7 @@ use ferrofs_proto::limits::MAX_CHUNK_BYTES;
 use ferrofs_proto::meta_msg::{
     ClusterMap, ClusterStatus, MetaOp, MetaRequest, MetaResponse, ServerState, StatFs,
 };
-use ferrofs_proto::ring::{Ring, RingMember};
+use ferrofs_proto::ring::Ring;
 use ferrofs_proto::tls::TlsIdentity;
 use ferrofs_proto::{ClientId, NodeId, RequestId};
 use parking_lot::RwLock;
@@ -59,18 +59,8 @@ pub(crate) struct MapView {
 
 impl MapView {
     pub(crate) fn new(map: ClusterMap) -> MapView {
-        let members: Vec<RingMember> = map
-            .data_servers
-            .iter()
-            .filter(|s| s.state == ServerState::Up && s.weight > 0)
-            .map(|s| RingMember {
-                id: s.id,
-                weight: s.weight,
-                zone: s.zone.clone(),
-            })
-            .collect();
-        let up = members.len();
-        let ring = Ring::new(members, map.vnodes_per_weight);
+        let ring = Ring::of_up_servers(&map.data_servers, map.vnodes_per_weight);
+        let up = ring.members().len();
         MapView {
             map: Arc::new(map),
             ring,

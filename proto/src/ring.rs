@@ -10,6 +10,7 @@
 //! the tens of servers a cluster has. See docs/architecture.md.
 
 use crate::ids::{ChunkId, NodeId};
+use crate::meta_msg::{DataServerInfo, ServerState};
 
 /// One server eligible for placement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +56,21 @@ impl Ring {
         members.sort_by_key(|m| m.id);
         members.dedup_by_key(|m| m.id);
         Ring { members }
+    }
+
+    /// The ring of a cluster's data servers that are up (clients and tests place
+    /// chunks with it; the leader's reconciler builds the same).
+    pub fn of_up_servers(servers: &[DataServerInfo], vnodes_per_weight: u32) -> Ring {
+        let members = servers
+            .iter()
+            .filter(|s| s.state == ServerState::Up)
+            .map(|s| RingMember {
+                id: s.id,
+                weight: s.weight,
+                zone: s.zone.clone(),
+            })
+            .collect();
+        Ring::new(members, vnodes_per_weight)
     }
 
     pub fn members(&self) -> &[RingMember] {

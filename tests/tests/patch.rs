@@ -8,7 +8,7 @@
 use ferrofs_client::ServerState;
 use ferrofs_proto::config::{load, ClientConfig};
 use ferrofs_proto::data_msg::{DataRequest, DataResponse};
-use ferrofs_proto::ring::{Ring, RingMember};
+use ferrofs_proto::ring::Ring;
 use ferrofs_tests::damage::has_chunk;
 use ferrofs_tests::data::content;
 use ferrofs_tests::files::{get_bytes, put_bytes};
@@ -142,18 +142,8 @@ async fn a_patched_chunk_is_already_on_its_ring_targets() -> anyhow::Result<()> 
     let mut expect = content(11, (CHUNKS * cs) as usize);
     let ino = put_bytes(&client, "/g", &expect).await?.ino;
     let status = client.status().await?;
-    let members: Vec<RingMember> = status
-        .data_servers
-        .iter()
-        .filter(|d| d.state == ServerState::Up && d.weight > 0)
-        .map(|d| RingMember {
-            id: d.id,
-            weight: d.weight,
-            zone: d.zone.clone(),
-        })
-        .collect();
-    assert_eq!(members.len(), 4, "every data server is up");
-    let ring = Ring::new(members, 1);
+    let ring = Ring::of_up_servers(&status.data_servers, 1);
+    assert_eq!(ring.members().len(), 4, "every data server is up");
 
     for index in 0..CHUNKS {
         // Two patches in a row: the second is made from a patched chunk.

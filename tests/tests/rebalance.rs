@@ -13,7 +13,7 @@
 use ferrofs_client::{Client, ClusterStatus, ServerState};
 use ferrofs_proto::config::{load, ClientConfig};
 use ferrofs_proto::ids::{ChunkId, NodeId};
-use ferrofs_proto::ring::{Ring, RingMember};
+use ferrofs_proto::ring::Ring;
 use ferrofs_tests::data::{content, hash};
 use ferrofs_tests::files::{get_bytes, mkdir_p, put_bytes};
 use ferrofs_tests::grow::add_data_server;
@@ -409,18 +409,8 @@ async fn two_ring_changes_mid_rebalance_converge_and_weight_two_holds_twice() ->
     eprintln!("phase 3: at {second} moves, data-5 joined");
 
     let done = converged(&client, 2000, Duration::from_secs(150)).await?;
-    let members: Vec<RingMember> = done
-        .data_servers
-        .iter()
-        .filter(|d| d.state == ServerState::Up && d.weight > 0)
-        .map(|d| RingMember {
-            id: d.id,
-            weight: d.weight,
-            zone: d.zone.clone(),
-        })
-        .collect();
-    assert_eq!(members.len(), 5);
-    let ring = Ring::new(members, 1);
+    let ring = Ring::of_up_servers(&done.data_servers, 1);
+    assert_eq!(ring.members().len(), 5);
     let chunks = chunk_map(&cluster, &client, &files).await?;
     for (id, servers) in &chunks {
         assert_eq!(

@@ -5,7 +5,7 @@
 use crate::namespace::LiveChunk;
 use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_proto::meta_msg::{DataServerInfo, ServerState};
-use ferrofs_proto::ring::{Ring, RingMember};
+use ferrofs_proto::ring::Ring;
 use std::collections::{HashMap, HashSet};
 
 /// A garbage chunk and whether its grace period has passed.
@@ -122,21 +122,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
         })
     };
     let state = |id: NodeId| by_id.get(&id).map_or(ServerState::Down, |d| d.state);
-    let up: Vec<&DataServerInfo> = s
-        .servers
-        .iter()
-        .filter(|d| d.state == ServerState::Up)
-        .collect();
-    let ring = Ring::new(
-        up.iter()
-            .map(|d| RingMember {
-                id: d.id,
-                weight: d.weight,
-                zone: d.zone.clone(),
-            })
-            .collect(),
-        s.vnodes_per_weight,
-    );
+    let ring = Ring::of_up_servers(&s.servers, s.vnodes_per_weight);
     let mut summary = PlanSummary::default();
     let mut copies: Vec<Task> = Vec::new();
     let mut surplus: Vec<Task> = Vec::new();

@@ -5,7 +5,7 @@ use super::plan::{plan, Snapshot, Task};
 use crate::namespace::LiveChunk;
 use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_proto::meta_msg::{DataServerInfo, ServerState};
-use ferrofs_proto::ring::{Ring, RingMember};
+use ferrofs_proto::ring::Ring;
 use std::collections::{BTreeMap, HashSet};
 
 const R: usize = 3;
@@ -28,16 +28,7 @@ fn up(ids: std::ops::RangeInclusive<u64>) -> Vec<DataServerInfo> {
 }
 
 fn ring_of(servers: &[DataServerInfo]) -> Ring {
-    let members = servers
-        .iter()
-        .filter(|s| s.state == ServerState::Up)
-        .map(|s| RingMember {
-            id: s.id,
-            weight: s.weight,
-            zone: s.zone.clone(),
-        })
-        .collect();
-    Ring::new(members, 1)
+    Ring::of_up_servers(servers, 1)
 }
 
 /// `n` chunks placed where the ring over `servers` wants them.
