@@ -30,21 +30,21 @@ struct SharedFile {
 
 impl ChunkStore {
     /// The part of chunk `id`'s charge that is its own, whatever other names its
-    /// file has; an unreadable header counts nothing (its chunk is quarantined the
-    /// first time it is read).
-    pub(super) fn own_charge(&self, id: ChunkId, raw_header: &[u8]) -> u64 {
-        match ChunkHeader::decode(id, raw_header) {
-            Ok(h) if !h.in_file => h.len,
-            Ok(h) if h.overlay => self.overlay_spans(id, &h).map_or(0, |s| s.bytes()),
+    /// file has. A chunk whose header is unreadable counts nothing (it is
+    /// quarantined the first time it is read), so callers pass `None` for it.
+    pub(super) fn own_charge(&self, id: ChunkId, header: Option<&ChunkHeader>) -> u64 {
+        match header {
+            Some(h) if !h.in_file => h.len,
+            Some(h) if h.overlay => self.overlay_spans(id, h).map_or(0, |s| s.bytes()),
             _ => 0,
         }
     }
 
     /// The bytes that removing chunk `id`'s file name would free now: its length if
     /// the name is the file's last.
-    pub(super) fn file_charge(&self, id: ChunkId, raw_header: &[u8]) -> u64 {
-        match ChunkHeader::decode(id, raw_header) {
-            Ok(h) if h.in_file && self.files.names_of(id) <= 1 => h.len,
+    pub(super) fn file_charge(&self, id: ChunkId, header: Option<&ChunkHeader>) -> u64 {
+        match header {
+            Some(h) if h.in_file && self.files.names_of(id) <= 1 => h.len,
             _ => 0,
         }
     }
@@ -62,10 +62,10 @@ impl ChunkStore {
             let (k, raw) = item.map_err(|e| StoreError::from_db(e, 0))?;
             let id = id_of(&k).unwrap_or_default();
             chunks += 1;
-            used = used.saturating_add(self.own_charge(id, &raw));
             let Ok(h) = ChunkHeader::decode(id, &raw) else {
                 continue;
             };
+            used = used.saturating_add(self.own_charge(id, Some(&h)));
             if !h.in_file {
                 continue;
             }

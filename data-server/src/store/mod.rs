@@ -223,28 +223,29 @@ impl ChunkStore {
         bytes: &[u8],
         raw_old: &[u8],
     ) -> Result<PutOutcome, StoreError> {
-        match ChunkHeader::decode(id, raw_old) {
-            Ok(old) if old.hash != header.hash => {
+        let old = ChunkHeader::decode(id, raw_old).ok();
+        match &old {
+            Some(old) if old.hash != header.hash => {
                 // Either a real conflict or a damaged header over intact bytes.
-                let stored = self.stored_bytes(id, &old).ok().flatten();
+                let stored = self.stored_bytes(id, old).ok().flatten();
                 if stored.map(|s| ChunkHeader::of(&s).hash) != Some(header.hash) {
                     return Err(StoreError::Conflict(id));
                 }
             }
-            Ok(old) => {
-                if let Ok(Some(stored)) = self.stored_bytes(id, &old) {
+            Some(old) => {
+                if let Ok(Some(stored)) = self.stored_bytes(id, old) {
                     if old.verify(id, &stored).is_ok() {
                         return Ok(PutOutcome::AlreadyStored);
                     }
                 }
             }
-            Err(_) => {}
+            None => {}
         }
         // The stored copy is damaged: replace it, fixing the accounting.
         tracing::warn!(chunk = %id, "replacing a damaged stored copy with a verified one");
         // The new file takes the name; the old file's bytes are freed only if that
         // was its last name (an overlay may share it).
-        let old_len = self.own_charge(id, raw_old) + self.file_charge(id, raw_old);
+        let old_len = self.own_charge(id, old.as_ref()) + self.file_charge(id, old.as_ref());
         let grow = header.len.saturating_sub(old_len);
         self.usage.reserve(grow)?;
         if let Err(e) = self.write_record(id, header, blocks, bytes, false) {
@@ -402,15 +403,16 @@ impl ChunkStore {
         if raw.is_none() && !in_quarantine {
             return Ok(false);
         }
+        let header = raw.as_deref().and_then(|r| ChunkHeader::decode(id, r).ok());
         // Read before the batch deletes an overlay's spans.
-        let own = raw.as_deref().map_or(0, |r| self.own_charge(id, r));
+        let own = self.own_charge(id, header.as_ref());
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_HEADERS)?, key(id));
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_QUARANTINE)?, key(id));
         batch.delete_cf(self.cf(CF_BLOCKS)?, key(id));
         self.write(batch, 0)?;
-        let freed = own + raw.as_deref().map_or(0, |r| self.remove_file_of(id, r));
+        let freed = own + self.remove_file_of(id, header.as_ref());
         self.deleted_since_reclaim.fetch_add(1, Ordering::AcqRel);
         if in_quarantine {
             let _ = self
@@ -431,11 +433,8 @@ impl ChunkStore {
     /// to, returning the bytes that frees (charge.rs): the file's length if the name
     /// was its last. A failure leaves an orphan that the next open removes (and the
     /// count at that open leaves out).
-    fn remove_file_of(&self, id: ChunkId, raw_header: &[u8]) -> u64 {
-        let Some(h) = ChunkHeader::decode(id, raw_header)
-            .ok()
-            .filter(|h| h.in_file)
-        else {
+    fn remove_file_of(&self, id: ChunkId, header: Option<&ChunkHeader>) -> u64 {
+        let Some(h) = header.filter(|h| h.in_file) else {
             return 0;
         };
         match self.files.remove_name(id) {

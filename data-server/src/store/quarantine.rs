@@ -55,7 +55,7 @@ impl ChunkStore {
             }
         }
         // Read before the batch deletes an overlay's spans.
-        let own = self.own_charge(id, &raw_header);
+        let own = self.own_charge(id, header.as_ref().ok());
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_QUARANTINE)?,
@@ -66,7 +66,7 @@ impl ChunkStore {
         batch.delete_cf(self.cf(CF_CHUNKS)?, key(id));
         batch.delete_cf(self.cf(CF_BLOCKS)?, key(id));
         self.write(batch, 0)?;
-        let freed = own + self.remove_file_of(id, &raw_header);
+        let freed = own + self.remove_file_of(id, header.as_ref().ok());
         self.usage.release(freed);
         self.usage.chunk_removed();
         self.quarantined.fetch_add(1, Ordering::AcqRel);
