@@ -69,8 +69,8 @@ pub(crate) async fn put_chunk(
     store_chunk(connector, addr, &req, data, timeout).await
 }
 
-/// Send a request that stores a chunk (`PutChunk`, `PatchChunk`) with its payload
-/// `data`; `Ok` once the server answered `Stored` (the copy is durable there).
+/// Send a request that stores a chunk (`PutChunk`) with its payload `data`; `Ok`
+/// once the server answered `Stored` (the copy is durable there).
 pub(crate) async fn store_chunk(
     connector: &Connector,
     addr: &str,
@@ -78,6 +78,36 @@ pub(crate) async fn store_chunk(
     data: &Bytes,
     timeout: Duration,
 ) -> Result<(), DataFail> {
+    match send_payload(connector, addr, req, data, timeout).await? {
+        DataResponse::Stored => Ok(()),
+        other => Err(DataFail::BadReply(format!("{other:?}"))),
+    }
+}
+
+/// Send a `PatchChunk` with the edits' bytes `data`; the new chunk's hash as the
+/// server computed it, once the copy is durable there.
+pub(crate) async fn patch_copy(
+    connector: &Connector,
+    addr: &str,
+    req: &DataRequest,
+    data: &Bytes,
+    timeout: Duration,
+) -> Result<[u8; 32], DataFail> {
+    match send_payload(connector, addr, req, data, timeout).await? {
+        DataResponse::Patched { hash } => Ok(hash),
+        other => Err(DataFail::BadReply(format!("{other:?}"))),
+    }
+}
+
+/// Send a request followed by its payload; the server's answer (an `Error` answer
+/// is a failure).
+async fn send_payload(
+    connector: &Connector,
+    addr: &str,
+    req: &DataRequest,
+    data: &Bytes,
+    timeout: Duration,
+) -> Result<DataResponse, DataFail> {
     let work = async {
         let (mut send, mut recv) = connector.open(addr).await?;
         write_msg(&mut send, req).await?;
@@ -86,9 +116,8 @@ pub(crate) async fn store_chunk(
             .map_err(WireError::from)?;
         send.finish().map_err(WireError::from)?;
         match read_msg::<DataResponse>(&mut recv).await? {
-            DataResponse::Stored => Ok(()),
             DataResponse::Error(e) => Err(DataFail::Fs(e)),
-            other => Err(DataFail::BadReply(format!("{other:?}"))),
+            other => Ok(other),
         }
     };
     with_timeout(connector, addr, timeout, work).await

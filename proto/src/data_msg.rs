@@ -37,22 +37,28 @@ pub enum DataRequest {
     /// The blocks of a chunk covering `len` bytes at `offset`, with the chunk's block
     /// hashes, so the reader verifies a range without the whole chunk -> `Blocks`.
     GetBlocks { id: ChunkId, offset: u64, len: u64 },
-    /// Store chunk `id` as a copy of the stored chunk `base` with `len` payload bytes
-    /// written over it at `offset` (the chunk keeps its length): only the changed
-    /// blocks travel. Acknowledged with `Stored` like `PutChunk`, only once the new
-    /// chunk hashed to `hash` and is durable.
+    /// Store chunk `id` as a copy of the stored chunk `base` (whose hash is
+    /// `base_hash`) with bytes written over it: `edits` lists each write's offset and
+    /// length, and their bytes follow as one payload in that order (the chunk keeps
+    /// its length). Only the written bytes travel: each server rebuilds the touched
+    /// blocks from its own copy, hashes the new chunk (BLAKE3 is a tree hash, so from
+    /// the block hashes) and answers `Patched` with that hash once the new chunk is
+    /// durable. The client keeps the patch only if every holder answered one hash.
     PatchChunk {
         base: ChunkId,
+        base_hash: [u8; 32],
         id: ChunkId,
-        hash: [u8; 32],
-        offset: u64,
-        len: u64,
+        edits: Vec<PatchEdit>,
     },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DataResponse {
     Stored,
+    /// A `PatchChunk` is durable; the new chunk's hash, as this server computed it.
+    Patched {
+        hash: [u8; 32],
+    },
     /// `len` payload bytes follow.
     Chunk {
         len: u64,
@@ -79,6 +85,27 @@ pub enum DataResponse {
         hashes: Vec<crate::block_hashes::BlockHash>,
         len: u64,
     },
+}
+
+/// One write of a `PatchChunk`: `len` payload bytes at `offset` within the chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchEdit {
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl DataRequest {
+    /// Payload bytes that follow the request (`PutChunk`, `PatchChunk`); `None` for
+    /// requests without one, or a `PatchChunk` whose lengths overflow.
+    pub fn payload_len(&self) -> Option<u64> {
+        match self {
+            DataRequest::PutChunk { len, .. } => Some(*len),
+            DataRequest::PatchChunk { edits, .. } => {
+                edits.iter().try_fold(0u64, |sum, e| sum.checked_add(e.len))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What the scrubber of one data server is doing and what it last found.

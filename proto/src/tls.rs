@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 /// The name every server certificate carries and every client verifies.
 pub const SERVER_NAME: &str = "ferrofs-server";
-/// ALPN protocol id: the wire version. 2: `PatchChunk` (1 had no patches).
-pub const ALPN: &[u8] = b"ferrofs/2";
+/// ALPN protocol id: the wire version. 3: `PatchChunk` carries only the written
+/// bytes and is answered with the new hash (2: whole blocks and the client's hash;
+/// 1 had no patches).
+pub const ALPN: &[u8] = b"ferrofs/3";
 
 const CA_COMMON_NAME: &str = "ferrofs cluster CA";
 

@@ -1,5 +1,5 @@
 //! Block-wise chunk updates in a running cluster: a few changed bytes of a stored chunk
-//! travel as a patch (only the changed 16 KiB blocks), every replica builds the new
+//! travel as a patch (only the written bytes), every replica builds the new
 //! chunk from its copy, and the file reads back changed; what a patch cannot do is
 //! refused with `None` (the caller writes the chunk whole) and changes nothing. Servers
 //! store a patched chunk as an overlay sharing the old chunk's file: once the collector

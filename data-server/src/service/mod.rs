@@ -123,10 +123,7 @@ impl Service {
             }
         };
         let op = kind(&req);
-        let put_len = match &req {
-            DataRequest::PutChunk { len, .. } | DataRequest::PatchChunk { len, .. } => Some(*len),
-            _ => None,
-        };
+        let put_len = req.payload_len();
         let span = tracing::debug_span!("data_request", kind = op);
         let started = Instant::now();
         let result = self.dispatch(req, recv).instrument(span).await;
@@ -159,17 +156,15 @@ impl Service {
             DataRequest::GetChunk { id, offset, len } => get::handle(self, id, offset, len).await,
             DataRequest::PatchChunk {
                 base,
+                base_hash,
                 id,
-                hash,
-                offset,
-                len,
+                edits,
             } => {
                 let p = patch::Patch {
                     base,
+                    base_hash,
                     id,
-                    hash,
-                    offset,
-                    len,
+                    edits,
                 };
                 patch::handle(self, recv, p).await
             }

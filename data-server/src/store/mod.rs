@@ -6,6 +6,7 @@ mod buffer_pool;
 mod charge;
 mod patch;
 pub use blocks::Blocks;
+pub use patch::{Edit, Patched};
 mod chunk_file;
 mod db;
 pub mod error;

@@ -18,6 +18,7 @@ use super::blocks::encode_block_hashes;
 use super::db::{key, CF_BLOCKS, CF_CHUNKS, CF_HEADERS};
 use super::error::StoreError;
 use super::header::ChunkHeader;
+use super::patch::{Edit, Patched};
 use super::{ChunkStore, PutOutcome};
 use bytes::Bytes;
 use ferrofs_proto::block_hashes::{covering, match_blocks, rehash_blocks, root_of};
@@ -152,24 +153,28 @@ impl ChunkStore {
         Ok(Bytes::from(out))
     }
 
-    /// Store chunk `id` as an overlay of stored chunk `base` with `bytes` written at
-    /// `offset`, if it can be: `Ok(None)` means the caller writes it whole (the base
-    /// is not a chunk file or has no block hashes, the spans would grow too large,
-    /// `id` is already stored, or the file system refuses the link). Only the blocks
-    /// the bytes touch are read, checked against the base's block hashes, and hashed
-    /// again; the new chunk's hash follows from the block hashes and must be `hash`.
+    /// Store chunk `id` as an overlay of stored chunk `base` with `edits` written over
+    /// it, if it can be: `Ok(None)` means the caller writes it whole (the base is not
+    /// a chunk file or has no block hashes, the spans would grow too large, `id` is
+    /// already stored, or the file system refuses the link). Only the blocks the
+    /// edits touch are read, checked against the base's block hashes, and hashed
+    /// again; the new chunk's hash follows from the block hashes. The caller has
+    /// checked that every edit lies inside the chunk.
     pub(super) fn patch_as_overlay(
         &self,
         base: ChunkId,
         base_header: &ChunkHeader,
         id: ChunkId,
-        hash: [u8; 32],
-        offset: u64,
-        bytes: &[u8],
-    ) -> Result<Option<PutOutcome>, StoreError> {
+        edits: &[Edit<'_>],
+    ) -> Result<Option<Patched>, StoreError> {
         if !base_header.in_file || self.contains(id)? {
             return Ok(None);
         }
+        let lo = edits.iter().map(|(o, _)| *o).min();
+        let hi = edits.iter().map(|(o, b)| o + b.len() as u64).max();
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(None);
+        };
         let base_spans = if base_header.overlay {
             self.overlay_spans(base, base_header)?
         } else {
@@ -179,7 +184,7 @@ impl ChunkStore {
             return Ok(None);
         };
         let len = base_header.len;
-        let (first, from, to) = covering(offset, bytes.len() as u64, len, block);
+        let (first, from, to) = covering(lo, hi - lo, len, block);
         let stored = self
             .files
             .read_range(base, from, to - from)
@@ -203,16 +208,19 @@ impl ChunkStore {
             return Err(StoreError::Corrupt { id: base, reason });
         }
         let mut spans = base_spans;
-        spans.write(offset, bytes);
+        for (offset, bytes) in edits {
+            spans.write(*offset, bytes);
+            touched[(offset - from) as usize..][..bytes.len()].copy_from_slice(bytes);
+        }
         if spans.bytes() > MAX_OVERLAY_BYTES {
             return Ok(None);
         }
-        touched[(offset - from) as usize..][..bytes.len()].copy_from_slice(bytes);
-        let root = rehash_blocks(&mut hashes, len, block, first, &touched)
-            .and_then(|()| root_of(&hashes, len, block));
-        if root.ok() != Some(hash) {
-            return Err(StoreError::HashMismatch(id));
-        }
+        let hash = rehash_blocks(&mut hashes, len, block, first, &touched)
+            .and_then(|()| root_of(&hashes, len, block))
+            .map_err(|e| StoreError::Corrupt {
+                id: base,
+                reason: format!("block hashes: {e}"),
+            })?;
         let header = ChunkHeader {
             hash,
             len,
@@ -228,7 +236,10 @@ impl ChunkStore {
         let stored = self.store_new(spans.bytes(), spans.bytes(), || {
             self.write_overlay(base, id, header, &spans, block, &hashes)
         })?;
-        Ok(stored.then_some(PutOutcome::Stored))
+        Ok(stored.then_some(Patched {
+            hash,
+            outcome: PutOutcome::Stored,
+        }))
     }
 
     /// Link the base's file under `id`'s name, then commit the header, spans and

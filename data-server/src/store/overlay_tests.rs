@@ -28,10 +28,16 @@ fn patch_block(
     let at = block * BLOCK;
     changed[at..at + BLOCK].fill(fill);
     let id = ChunkId::random();
-    let hash = *blake3::hash(&changed).as_bytes();
-    store
-        .patch(base, id, hash, at as u64, &changed[at..at + BLOCK])
+    let base_hash = *blake3::hash(bytes).as_bytes();
+    let patched = store
+        .patch(
+            base,
+            base_hash,
+            id,
+            &[(at as u64, &changed[at..at + BLOCK])],
+        )
         .expect("patch");
+    assert_eq!(&patched.hash, blake3::hash(&changed).as_bytes());
     (id, changed)
 }
 
@@ -154,17 +160,15 @@ fn a_retried_patch_is_idempotent_and_a_wrong_hash_stores_nothing() {
     let (base, bytes) = stored_base(&store);
     let (id, changed) = patch_block(&store, base, &bytes, 5, 5);
     let at = 5 * BLOCK;
-    let hash = *blake3::hash(&changed).as_bytes();
-    assert_eq!(
-        store
-            .patch(base, id, hash, at as u64, &changed[at..at + BLOCK])
-            .expect("retry"),
-        PutOutcome::AlreadyStored
-    );
+    let base_hash = *blake3::hash(&bytes).as_bytes();
+    let edit: Edit<'_> = (at as u64, &changed[at..at + BLOCK]);
+    let retry = store.patch(base, base_hash, id, &[edit]).expect("retry");
+    assert_eq!(retry.outcome, PutOutcome::AlreadyStored);
+    assert_eq!(&retry.hash, blake3::hash(&changed).as_bytes());
     let other = ChunkId::random();
     assert!(matches!(
-        store.patch(base, other, [7; 32], at as u64, &changed[at..at + BLOCK]),
-        Err(StoreError::HashMismatch(_))
+        store.patch(base, [7; 32], other, &[edit]),
+        Err(StoreError::Conflict(_))
     ));
     assert!(!store.contains(other).expect("contains"));
     assert_eq!(store.stat().chunks, 2);
@@ -184,9 +188,15 @@ fn a_base_file_cut_short_at_a_block_boundary_is_refused_not_a_panic() {
     let at = 3 * BLOCK;
     let mut changed = bytes.clone();
     changed[at..at + 2 * BLOCK].fill(3);
-    let (id, hash) = (ChunkId::random(), *blake3::hash(&changed).as_bytes());
+    let id = ChunkId::random();
+    let base_hash = *blake3::hash(&bytes).as_bytes();
     assert!(matches!(
-        store.patch(base, id, hash, at as u64, &changed[at..at + 2 * BLOCK]),
+        store.patch(
+            base,
+            base_hash,
+            id,
+            &[(at as u64, &changed[at..at + 2 * BLOCK])]
+        ),
         Err(StoreError::Corrupt { .. })
     ));
     assert!(!store.contains(id).expect("contains"));

@@ -1,39 +1,65 @@
-//! A new chunk made from a stored one with some bytes replaced: a client that changed
-//! a few blocks of a chunk sends only those, and each server builds the new chunk from
-//! its own copy of the old one: as an overlay sharing the old chunk's file where it
-//! can (`overlay.rs`), whole otherwise.
+//! A new chunk made from a stored one with some bytes replaced: a client that wrote a
+//! few bytes of a chunk sends only those, and each server builds the new chunk from
+//! its own copy of the old one and hashes it: as an overlay sharing the old chunk's
+//! file where it can (`overlay.rs`), whole otherwise.
 
 use super::error::StoreError;
 use super::{ChunkStore, PutOutcome};
 use ferrofs_proto::ChunkId;
 
+/// Bytes written at an offset within a chunk.
+pub type Edit<'a> = (u64, &'a [u8]);
+
+/// A stored patch: the new chunk's hash (as this server computed it) and what the
+/// store did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Patched {
+    pub hash: [u8; 32],
+    pub outcome: PutOutcome,
+}
+
 impl ChunkStore {
-    /// Store chunk `id`: the stored chunk `base` with `bytes` written over it at
-    /// `offset` (within its length). The result must hash to `hash`: touched blocks
-    /// of the base that rotted give `Corrupt` or `HashMismatch` and nothing is stored;
-    /// the client then sends the whole chunk.
+    /// Store chunk `id`: the stored chunk `base`, which must hash to `base_hash`,
+    /// with each edit's bytes written over it in order (within its length). Durable
+    /// on return, like `put`. A touched block of the base that rotted gives `Corrupt`
+    /// and nothing is stored; the client then sends the whole chunk.
     pub fn patch(
         &self,
         base: ChunkId,
+        base_hash: [u8; 32],
         id: ChunkId,
-        hash: [u8; 32],
-        offset: u64,
-        bytes: &[u8],
-    ) -> Result<PutOutcome, StoreError> {
+        edits: &[Edit<'_>],
+    ) -> Result<Patched, StoreError> {
         let header = self.header(base)?.ok_or(StoreError::NotFound(base))?;
-        let end = offset
-            .checked_add(bytes.len() as u64)
-            .filter(|end| *end <= header.len)
-            .ok_or(StoreError::BadRange {
-                offset,
+        if header.hash != base_hash {
+            // Ids are never reused: the client means another chunk than this one.
+            return Err(StoreError::Conflict(base));
+        }
+        if edits.is_empty() {
+            return Err(StoreError::BadRange {
+                offset: 0,
                 len: header.len,
-            })?;
-        if let Some(outcome) = self.patch_as_overlay(base, &header, id, hash, offset, bytes)? {
-            return Ok(outcome);
+            });
+        }
+        for (offset, bytes) in edits {
+            let end = offset.checked_add(bytes.len() as u64);
+            if bytes.is_empty() || end.is_none_or(|end| end > header.len) {
+                return Err(StoreError::BadRange {
+                    offset: *offset,
+                    len: header.len,
+                });
+            }
+        }
+        if let Some(patched) = self.patch_as_overlay(base, &header, id, edits)? {
+            return Ok(patched);
         }
         let (_, stored) = self.read_stored(base)?;
         let mut changed = stored.to_vec();
-        changed[offset as usize..end as usize].copy_from_slice(bytes);
-        self.put(id, hash, &changed)
+        for (offset, bytes) in edits {
+            changed[*offset as usize..][..bytes.len()].copy_from_slice(bytes);
+        }
+        let hash = *blake3::hash(&changed).as_bytes();
+        let outcome = self.put(id, hash, &changed)?;
+        Ok(Patched { hash, outcome })
     }
 }

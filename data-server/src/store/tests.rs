@@ -447,33 +447,42 @@ fn patch_builds_a_new_chunk_from_a_stored_one() {
     let store = open(dir.path());
     let (base, base_hash, bytes) = chunk(3, 300_000);
     store.put(base, base_hash, &bytes).expect("put");
+    // Two writes, neither on a block boundary: only their bytes are sent.
     let mut changed = bytes.clone();
-    changed[16_384..32_768].fill(0xab);
+    changed[20_000..20_100].fill(0xab);
+    changed[70_000..74_096].fill(0xac);
+    let edits: [Edit<'_>; 2] = [(20_000, &[0xab; 100]), (70_000, &[0xac; 4096])];
     let (id, hash) = (ChunkId::random(), *blake3::hash(&changed).as_bytes());
 
-    // A hash that the result does not have: refused, nothing stored.
+    // A base hash the stored base does not have: refused, nothing stored.
     let other = ChunkId::random();
     assert!(matches!(
-        store.patch(base, other, base_hash, 16_384, &changed[16_384..32_768]),
-        Err(StoreError::HashMismatch(_))
+        store.patch(base, [7; 32], other, &edits),
+        Err(StoreError::Conflict(_))
     ));
     assert!(!store.contains(other).expect("contains"));
-    // Bytes past the end of the base, or an unknown base: refused.
+    // Bytes past the end of the base, no bytes at all, or an unknown base: refused.
     assert!(matches!(
-        store.patch(base, other, hash, 299_000, &[0; 2000]),
+        store.patch(base, base_hash, other, &[(299_000, &[0; 2000])]),
         Err(StoreError::BadRange { .. })
     ));
     assert!(matches!(
-        store.patch(ChunkId::random(), other, hash, 0, &[0; 10]),
+        store.patch(base, base_hash, other, &[(10, &[])]),
+        Err(StoreError::BadRange { .. })
+    ));
+    assert!(matches!(
+        store.patch(base, base_hash, other, &[]),
+        Err(StoreError::BadRange { .. })
+    ));
+    assert!(matches!(
+        store.patch(ChunkId::random(), base_hash, other, &[(0, &[0; 10])]),
         Err(StoreError::NotFound(_))
     ));
+    assert!(!store.contains(other).expect("contains"));
 
-    assert_eq!(
-        store
-            .patch(base, id, hash, 16_384, &changed[16_384..32_768])
-            .expect("patch"),
-        PutOutcome::Stored
-    );
+    let patched = store.patch(base, base_hash, id, &edits).expect("patch");
+    assert_eq!(patched.outcome, PutOutcome::Stored);
+    assert_eq!(patched.hash, hash, "the hash of the whole new chunk");
     assert_eq!(
         store.get(id, 0, u64::MAX).expect("get").as_ref(),
         &changed[..]
@@ -488,13 +497,10 @@ fn patch_builds_a_new_chunk_from_a_stored_one() {
 
     // A base whose touched block rotted (the middle byte, in block 9) is refused:
     // nothing stored, and the client sends the whole chunk.
-    let mut changed = bytes.clone();
-    changed[147_456..163_840].fill(0xcd);
-    let hash = *blake3::hash(&changed).as_bytes();
     store.corrupt_for_test(base).expect("corrupt");
     let again = ChunkId::random();
     assert!(store
-        .patch(base, again, hash, 147_456, &changed[147_456..163_840])
+        .patch(base, base_hash, again, &[(150_000, &[0xcd; 10])])
         .is_err());
     assert!(!store.contains(again).expect("contains"));
 }

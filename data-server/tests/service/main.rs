@@ -3,7 +3,7 @@
 #[path = "../fixtures/mod.rs"]
 mod fixtures;
 
-use ferrofs_proto::data_msg::{DataRequest, DataResponse};
+use ferrofs_proto::data_msg::{DataRequest, DataResponse, PatchEdit};
 use ferrofs_proto::frame::{decode, encode};
 use ferrofs_proto::limits::{MAX_CHUNK_BYTES, MAX_HEADER_BYTES};
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest};
@@ -483,25 +483,46 @@ async fn a_patch_stores_a_new_chunk_only_when_the_result_checks_out() {
     let old = pattern(MIB, 3);
     let base = ChunkId::random();
     assert_eq!(put(&c, &s.addr, base, &old).await, DataResponse::Stored);
+    // Two writes, one inside a block and one across a block boundary.
     let mut new = old.clone();
-    new[32_768..49_152].fill(7);
-    let patch = |id, hash, offset, len| DataRequest::PatchChunk {
+    new[40_000..40_100].fill(7);
+    new[65_000..67_000].fill(8);
+    let changed = [&new[40_000..40_100], &new[65_000..67_000]].concat();
+    let edits = vec![
+        PatchEdit {
+            offset: 40_000,
+            len: 100,
+        },
+        PatchEdit {
+            offset: 65_000,
+            len: 2000,
+        },
+    ];
+    let patch = |id, base_hash, edits: Vec<PatchEdit>| DataRequest::PatchChunk {
         base,
+        base_hash,
         id,
-        hash,
-        offset,
-        len,
+        edits,
     };
-    let changed = &new[32_768..49_152];
+    let edit = |offset, len| vec![PatchEdit { offset, len }];
 
-    // Refused, nothing stored: a wrong hash, bytes past the end, no payload, an
-    // oversized one, an unknown base.
+    // Refused, nothing stored: a base hash that is not the base's, bytes past the
+    // end, no edit, an empty edit, an oversized payload, a payload shorter than the
+    // edits say, an unknown base.
     let other = ChunkId::random();
     let refusals = [
-        (patch(other, hash(&old), 32_768, 16_384), changed),
-        (patch(other, hash(&new), MIB as u64 - 8, 16_384), changed),
-        (patch(other, hash(&new), 0, 0), &[][..]),
-        (patch(other, hash(&new), 0, MAX_CHUNK_BYTES + 1), changed),
+        (patch(other, hash(&new), edits.clone()), &changed[..]),
+        (
+            patch(other, hash(&old), edit(MIB as u64 - 8, 100)),
+            &changed[..100],
+        ),
+        (patch(other, hash(&old), Vec::new()), &[][..]),
+        (patch(other, hash(&old), edit(0, 0)), &[][..]),
+        (
+            patch(other, hash(&old), edit(0, MAX_CHUNK_BYTES + 1)),
+            &changed[..],
+        ),
+        (patch(other, hash(&old), edits.clone()), &changed[..50]),
     ];
     for (req, bytes) in refusals {
         let resp = with_payload(&c, &s.addr, &req, bytes).await;
@@ -509,10 +530,9 @@ async fn a_patch_stores_a_new_chunk_only_when_the_result_checks_out() {
     }
     let unknown = DataRequest::PatchChunk {
         base: ChunkId::random(),
+        base_hash: hash(&old),
         id: other,
-        hash: hash(&new),
-        offset: 0,
-        len: 4,
+        edits: edit(0, 4),
     };
     let resp = with_payload(&c, &s.addr, &unknown, b"abcd").await;
     assert_eq!(resp, DataResponse::Error(FsError::NotFound));
@@ -523,12 +543,13 @@ async fn a_patch_stores_a_new_chunk_only_when_the_result_checks_out() {
         "no refusal stored anything"
     );
 
-    // Accepted: the new chunk reads back whole and in blocks, the old one unchanged.
+    // Accepted with the new chunk's hash: it reads back whole and in blocks, the old
+    // one unchanged.
     let id = ChunkId::random();
-    let req = patch(id, hash(&new), 32_768, 16_384);
+    let req = patch(id, hash(&old), edits);
     assert_eq!(
-        with_payload(&c, &s.addr, &req, changed).await,
-        DataResponse::Stored
+        with_payload(&c, &s.addr, &req, &changed).await,
+        DataResponse::Patched { hash: hash(&new) }
     );
     let (_, got) = get(&c, &s.addr, id, 0, u64::MAX).await;
     assert!(got == new, "the patched chunk");

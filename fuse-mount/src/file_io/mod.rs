@@ -35,7 +35,7 @@ const UNBUDGETED_DIRTY_CHUNKS: usize = 4;
 
 mod read;
 
-/// A partly written chunk goes out as a patch when its written span is at most this
+/// A partly written chunk goes out as a patch when its written bytes are at most this
 /// fraction (1/N) of the chunk; otherwise whole, with the others in one commit.
 const PATCH_SHARE: u64 = 4;
 
@@ -312,20 +312,20 @@ impl FileIo {
     }
 
     /// Try to commit a partially written chunk as a patch of its stored version (only
-    /// the changed blocks travel); true if it is committed. Otherwise the caller writes
+    /// the written bytes travel); true if it is committed. Otherwise the caller writes
     /// it whole, which is always correct.
     async fn patched(&self, st: &mut IoState, index: u64, chunk: &DirtyChunk, stored: u64) -> bool {
         if stored == 0 || chunk.end() > stored {
             return false;
         }
         let edits = chunk.written_pieces();
-        // The blocks from the first edit to the last travel, to every replica, and the
-        // commit is one per chunk: worth it only when they are a small part of it.
-        let span = match (edits.first(), edits.last()) {
-            (Some((lo, _)), Some((hi, last))) => hi + last.len() as u64 - lo,
-            _ => return false,
-        };
-        if span.saturating_mul(PATCH_SHARE) > stored {
+        // The written bytes travel to every replica, and the commit is one per chunk:
+        // worth it only when they are a small part of the chunk.
+        let written: u64 = edits.iter().map(|(_, b)| b.len() as u64).sum();
+        if written == 0 {
+            return false;
+        }
+        if written.saturating_mul(PATCH_SHARE) > stored {
             return false;
         }
         match self
