@@ -104,8 +104,9 @@ pub fn fs_errno(err: &FsError) -> i32 {
         | FsError::DataUnavailable(_)
         | FsError::Internal(_) => libc::EIO,
         FsError::Unsupported => libc::EOPNOTSUPP,
-        // The client rewrites the chunk itself; seen only if that failed too.
-        FsError::ChunkCollected(_) => libc::EIO,
+        // The client rewrites (or patches again) the chunk itself; seen only if that
+        // failed too.
+        FsError::ChunkCollected(_) | FsError::ChunkChanged { .. } => libc::EIO,
     }
 }
 

@@ -5,14 +5,21 @@
 //! hashes and computes the new chunk's hash from them (BLAKE3 is a tree hash). The
 //! patch stands only if every replica computed the same hash.
 
-use crate::client::Client;
+use crate::backoff::Backoff;
+use crate::client::{unexpected, Client};
 use crate::data_io::{patch_copy, DataFail};
 use crate::error::ClientError;
 use bytes::Bytes;
-use ferrofs_proto::attr::{ChunkLocation, ChunkRef, FileAttr};
+use ferrofs_proto::attr::{ChunkLocation, ChunkRef, FileAttr, Timestamp};
 use ferrofs_proto::data_msg::{DataRequest, PatchEdit};
-use ferrofs_proto::meta_msg::ServerState;
-use ferrofs_proto::InodeId;
+use ferrofs_proto::meta_msg::{MetaOp, MetaResponse, ServerState};
+use ferrofs_proto::{FsError, InodeId};
+use std::time::{Duration, Instant};
+
+/// The first wait before patching a chunk again that another writer replaced, and the
+/// longest (the waits double, within the client's failover timeout).
+const REPATCH_DELAY: Duration = Duration::from_millis(1);
+const REPATCH_MAX_DELAY: Duration = Duration::from_millis(50);
 
 /// Why a chunk was written whole after all (the caller's fallback, not an error).
 #[derive(Debug)]
@@ -37,36 +44,94 @@ fn agreed_hash(hashes: &[[u8; 32]]) -> Result<[u8; 32], DataFail> {
 impl Client {
     /// Write `edits` (offsets within chunk `index` of file `ino`, and their bytes)
     /// over the stored chunk, which must be `chunk_len` bytes long, sending only the
-    /// written bytes, then record the new chunk with one commit.
-    /// `Ok(None)` when this does not apply (a hole, an inline chunk, one without
-    /// block hashes, another length, fewer holders than the replication factor, a
-    /// replica that fails): the caller then writes the chunk whole.
+    /// written bytes, then record the new chunk with one commit, made only if the
+    /// file still has the patched chunk at `index`. `known` is where the caller last
+    /// saw the chunk: the patch starts from it without asking the metadata, and if it
+    /// is out of date (the chunk was replaced or its copies moved) starts again from
+    /// where the metadata says the chunk is. Returns the file's attributes and the
+    /// new chunk's location; `Ok(None)` when this does not apply (a hole, an inline
+    /// chunk, one without block hashes, another length, fewer holders than the
+    /// replication factor, a replica that fails): the caller then writes the chunk
+    /// whole.
     pub async fn patch_chunk(
         &self,
         ino: InodeId,
         index: u64,
         chunk_len: u64,
         edits: &[(u64, &[u8])],
-    ) -> Result<Option<FileAttr>, ClientError> {
-        let (locs, _) = self.chunk_locations(ino, index, 1).await?;
-        let Some(loc) = locs.into_iter().find(|l| l.index == index) else {
-            return Ok(None);
-        };
-        match self.patch_copies(&loc, chunk_len, edits).await {
-            Ok(chunk) => {
-                let servers = loc.servers.clone();
-                let new = ChunkLocation {
-                    index,
-                    chunk,
-                    servers,
-                };
-                Ok(Some(self.commit_chunks(ino, vec![new], 0).await?))
+        known: Option<ChunkLocation>,
+    ) -> Result<Option<(FileAttr, ChunkLocation)>, ClientError> {
+        if let Some(loc) = known.filter(|l| l.index == index) {
+            match self.patch_at(ino, &loc, chunk_len, edits).await {
+                Ok(Some(done)) => return Ok(Some(done)),
+                Ok(None) => {}
+                Err(e) if matches!(e.fs(), Some(FsError::ChunkChanged { .. })) => {}
+                Err(e) => return Err(e),
             }
-            Err(Skip::NotPatchable) => Ok(None),
+            tracing::debug!(%ino, index, "patching from the known location failed; asking where the chunk is");
+        }
+        // Each round starts from the chunk the metadata has now; another writer that
+        // replaced it in between makes the commit refuse and the next round start over,
+        // after a short random wait so that a writer patching from a remembered
+        // location (no lookup, so faster) does not win every round.
+        let deadline = Instant::now() + self.inner.config.failover_timeout;
+        let mut backoff = Backoff::new(REPATCH_DELAY, REPATCH_MAX_DELAY);
+        loop {
+            let (locs, _) = self.chunk_locations(ino, index, 1).await?;
+            let Some(loc) = locs.into_iter().find(|l| l.index == index) else {
+                return Ok(None);
+            };
+            match self.patch_at(ino, &loc, chunk_len, edits).await {
+                Err(e) if matches!(e.fs(), Some(FsError::ChunkChanged { .. })) => {}
+                other => return other,
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match backoff.jittered_delay_within(remaining) {
+                Some(d) => tokio::time::sleep(d).await,
+                None => {
+                    // Still replaced faster than it can be patched: the caller writes
+                    // it whole.
+                    tracing::debug!(%ino, index, "chunk replaced by other writers during every patch");
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Patch the chunk at `loc` and commit the new one if the file still has it.
+    async fn patch_at(
+        &self,
+        ino: InodeId,
+        loc: &ChunkLocation,
+        chunk_len: u64,
+        edits: &[(u64, &[u8])],
+    ) -> Result<Option<(FileAttr, ChunkLocation)>, ClientError> {
+        let chunk = match self.patch_copies(loc, chunk_len, edits).await {
+            Ok(chunk) => chunk,
+            Err(Skip::NotPatchable) => {
+                tracing::debug!(%ino, index = loc.index, "chunk cannot be patched");
+                return Ok(None);
+            }
             Err(Skip::Failed(e)) => {
-                tracing::debug!(%ino, index, error = %e, "patching a chunk failed; writing it whole");
-                Ok(None)
+                tracing::debug!(%ino, index = loc.index, error = %e, "patching a chunk failed");
+                return Ok(None);
             }
+        };
+        let new = ChunkLocation {
+            index: loc.index,
+            chunk,
+            servers: loc.servers.clone(),
+        };
+        const OP: &str = "commit patch";
+        let op = MetaOp::CommitPatch {
+            ino,
+            base: loc.chunk.id,
+            chunk: new.clone(),
+            mtime: Timestamp::now(),
+        };
+        match self.mutate(OP, op).await? {
+            MetaResponse::Attr(attr) => Ok(Some((attr, new))),
+            other => unexpected(OP, other),
         }
     }
 

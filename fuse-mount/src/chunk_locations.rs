@@ -2,8 +2,10 @@
 //! that jumps around asks the metadata once per batch of chunks, not once per read.
 //! It lives in the file's `ReadCache` and shares its lifecycle (close-to-open): all
 //! forgotten when the file is opened again or truncated, one chunk forgotten when
-//! this mount commits it. A location whose copies moved since is corrected by the
-//! client, which asks the metadata again when no listed server has the chunk.
+//! this mount commits it whole, and replaced by the new one when this mount commits a
+//! patch of it (the next patch starts from there). A location whose copies moved since
+//! is corrected by the client, which asks the metadata again when no listed server has
+//! the chunk (or, for a patch, when the commit finds another chunk there).
 
 use ferrofs_client::ChunkLocation;
 use std::collections::HashMap;
@@ -59,6 +61,14 @@ impl ChunkLocations {
         }
     }
 
+    /// Where this mount just committed a chunk (after `forget`ting the old one).
+    pub(crate) fn remember(&mut self, loc: ChunkLocation) {
+        if self.known.len() >= MAX_KNOWN {
+            self.known.clear();
+        }
+        self.known.insert(loc.index, Some(loc));
+    }
+
     pub(crate) fn forget(&mut self, index: u64) {
         self.generation += 1;
         self.known.remove(&index);
@@ -103,6 +113,8 @@ mod tests {
         assert_eq!(c.get(4), Some(Some(loc(4))));
         c.clear();
         assert_eq!(c.get(4), None);
+        c.remember(loc(9));
+        assert_eq!(c.get(9), Some(Some(loc(9))), "a chunk this mount committed");
     }
 
     #[test]

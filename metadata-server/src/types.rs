@@ -65,6 +65,7 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::SetXattr { .. } => "setxattr",
         MetaOp::RemoveXattr { .. } => "removexattr",
         MetaOp::CommitChunks { .. } => "commit_chunks",
+        MetaOp::CommitPatch { .. } => "commit_patch",
         MetaOp::RegisterDataServer { .. } => "register_data_server",
         MetaOp::ReportBadReplica { .. } => "report_bad_replica",
         MetaOp::AddReplica { .. } => "add_replica",

@@ -61,6 +61,10 @@ pub enum FsError {
     /// a new chunk id.
     #[error("chunk {0} was dropped and is being garbage collected; write it again")]
     ChunkCollected(ChunkId),
+    /// `CommitPatch` found another chunk than the patch's base at that index: another
+    /// writer replaced it. Patch the chunk that is there now.
+    #[error("the chunk at index {index} changed since it was read")]
+    ChunkChanged { index: u64 },
 }
 
 /// A failure to exchange a message with a peer.

@@ -176,6 +176,17 @@ pub enum MetaOp {
         capacity: u64,
         weight: u32,
     },
+    /// `CommitChunks` of one patched chunk, only if the file's chunk at its index is
+    /// still `base` (the chunk the patch was built from); otherwise `ChunkChanged` and
+    /// nothing changes. So a writer may patch from a remembered location: a chunk
+    /// that another writer replaced meanwhile is never overwritten with a patch of its
+    /// old version -> `Attr`.
+    CommitPatch {
+        ino: InodeId,
+        base: ChunkId,
+        chunk: ChunkLocation,
+        mtime: Timestamp,
+    },
 }
 
 /// A data server's report, sent every heartbeat interval.

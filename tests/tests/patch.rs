@@ -30,8 +30,9 @@ async fn small_changes_to_a_stored_chunk_travel_as_patches() -> anyhow::Result<(
     // Phase 1: two edits inside chunk 1 go out as one patch.
     let (a, b) = (100u64, cs / 2);
     let edits: [(u64, &[u8]); 2] = [(a, b"hello"), (b, &[9u8; 20_000])];
-    let attr = client.patch_chunk(ino, 1, cs, &edits).await?;
-    assert_eq!(attr.map(|a| a.size), Some(original.len() as u64));
+    let patched = client.patch_chunk(ino, 1, cs, &edits, None).await?;
+    let (attr, patched_at) = patched.expect("chunk 1 is patched");
+    assert_eq!(attr.size, original.len() as u64);
     let mut expect = original.clone();
     for (offset, bytes) in edits {
         let at = (cs + offset) as usize;
@@ -61,24 +62,54 @@ async fn small_changes_to_a_stored_chunk_travel_as_patches() -> anyhow::Result<(
             "{addr} holds the new chunk"
         );
     }
+    assert_eq!(
+        patched_at, after,
+        "the patch returns where the new chunk is"
+    );
     eprintln!(
         "phase 1: chunk {} patched into {}",
         before.chunk.id, after.chunk.id
     );
 
+    // Phase 1b: a writer that still knows chunk 1 as it was before phase 1 patches it
+    // from there. Its commit finds another chunk at index 1 and is refused, so the
+    // client starts again from the chunk that is there now: both writes survive.
+    let late: [(u64, &[u8]); 1] = [(cs / 4, b"late writer")];
+    let redone = client
+        .patch_chunk(ino, 1, cs, &late, Some(before.clone()))
+        .await?;
+    let (_, redone_at) = redone.expect("patched from the current chunk");
+    assert_ne!(redone_at.chunk.id, after.chunk.id);
+    let at = (cs + late[0].0) as usize;
+    expect[at..at + late[0].1.len()].copy_from_slice(late[0].1);
+    assert!(
+        get_bytes(&client, "/f").await? == expect,
+        "the file has phase 1's writes and the late writer's"
+    );
+    // From the location the patch returned, the next patch needs no lookup.
+    let next: [(u64, &[u8]); 1] = [(cs / 8, b"next")];
+    let again = client
+        .patch_chunk(ino, 1, cs, &next, Some(redone_at.clone()))
+        .await?;
+    assert!(again.is_some(), "patched from the returned location");
+    let at = (cs + next[0].0) as usize;
+    expect[at..at + next[0].1.len()].copy_from_slice(next[0].1);
+    assert!(get_bytes(&client, "/f").await? == expect);
+    eprintln!("phase 1b: a patch from an outdated location was redone from the current one");
+
     // Phase 2: what a patch cannot do is refused and changes nothing: another chunk
     // length than the caller expects, edits past the chunk's end, a hole.
     let last_len = original.len() as u64 - 2 * cs;
     assert!(client
-        .patch_chunk(ino, 2, last_len + 1, &[(0, b"x")])
+        .patch_chunk(ino, 2, last_len + 1, &[(0, b"x")], None)
         .await?
         .is_none());
     assert!(client
-        .patch_chunk(ino, 2, last_len, &[(last_len, b"x")])
+        .patch_chunk(ino, 2, last_len, &[(last_len, b"x")], None)
         .await?
         .is_none());
     assert!(client
-        .patch_chunk(ino, 9, cs, &[(0, b"x")])
+        .patch_chunk(ino, 9, cs, &[(0, b"x")], None)
         .await?
         .is_none());
     assert!(
@@ -88,7 +119,10 @@ async fn small_changes_to_a_stored_chunk_travel_as_patches() -> anyhow::Result<(
     // The last chunk, shorter than a chunk (but big enough to have block hashes), is
     // patched as well.
     let tail: [(u64, &[u8]); 1] = [(last_len - 3, b"end")];
-    assert!(client.patch_chunk(ino, 2, last_len, &tail).await?.is_some());
+    assert!(client
+        .patch_chunk(ino, 2, last_len, &tail, None)
+        .await?
+        .is_some());
     let n = expect.len();
     expect[n - 3..].copy_from_slice(b"end");
     assert!(
@@ -150,7 +184,9 @@ async fn a_patched_chunk_is_already_on_its_ring_targets() -> anyhow::Result<()> 
         for round in 0..2u8 {
             let at = u64::from(round) * cs / 3 + 1000;
             let edit = [round + 1; 100];
-            let patched = client.patch_chunk(ino, index, cs, &[(at, &edit)]).await?;
+            let patched = client
+                .patch_chunk(ino, index, cs, &[(at, &edit)], None)
+                .await?;
             assert!(patched.is_some(), "chunk {index} is patched");
             let at = (index * cs + at) as usize;
             expect[at..at + edit.len()].copy_from_slice(&edit);

@@ -328,13 +328,16 @@ impl FileIo {
         if written.saturating_mul(PATCH_SHARE) > stored {
             return false;
         }
+        // Where this mount last saw the chunk (the commit checks it is still there).
+        let known = self.cache.locations.lock().get(index).flatten();
         match self
             .client
-            .patch_chunk(self.ino, index, stored, &edits)
+            .patch_chunk(self.ino, index, stored, &edits, known)
             .await
         {
-            Ok(Some(attr)) => {
+            Ok(Some((attr, location))) => {
                 self.cache.invalidate(index);
+                self.cache.locations.lock().remember(location);
                 self.committed(st, attr.size);
                 true
             }

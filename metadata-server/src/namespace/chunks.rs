@@ -73,6 +73,24 @@ pub fn commit(
     Ok(MetaResponse::Attr(inode.attr(ino)))
 }
 
+/// `CommitPatch`: `CommitChunks` of `chunk` alone, only if the file's chunk at its
+/// index is still `base`.
+pub fn commit_patch(
+    tx: &mut Tx<'_>,
+    ino: InodeId,
+    base: ChunkId,
+    chunk: &ChunkLocation,
+    mtime: Timestamp,
+) -> OpResult<MetaResponse> {
+    let current: Option<ChunkRef> = tx.read(Table::Chunks, &keys::chunk(ino, chunk.index))?;
+    if current.map(|c| c.id) != Some(base) {
+        // A missing inode answers as it would for `CommitChunks`.
+        tx.must_inode(ino)?;
+        return Err(FsError::ChunkChanged { index: chunk.index }.into());
+    }
+    commit(tx, ino, std::slice::from_ref(chunk), 0, mtime)
+}
+
 /// Drop every chunk of `ino` that lies entirely at or beyond `size` (all of them for 0).
 /// A partially cut last chunk stays, its `len` unchanged: bytes past the file size are
 /// absent to readers.

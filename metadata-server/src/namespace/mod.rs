@@ -147,6 +147,12 @@ fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
             min_size,
             mtime,
         } => chunks::commit(tx, *ino, chunks, *min_size, *mtime),
+        MetaOp::CommitPatch {
+            ino,
+            base,
+            chunk,
+            mtime,
+        } => chunks::commit_patch(tx, *ino, *base, chunk, *mtime),
         MetaOp::RegisterDataServer {
             node,
             addr,

@@ -318,3 +318,42 @@ fn bad_inline_chunks_are_refused_and_change_nothing() {
     assert_eq!(fs.attr(f), before);
     fs.check();
 }
+
+#[test]
+fn a_patch_commits_only_over_the_chunk_it_was_made_from() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "f");
+    fs.commit(f, 0, 10, &[1, 2, 3], 100);
+    let patch = |base: u128, new: u128| MetaOp::CommitPatch {
+        ino: f,
+        base: ChunkId(base),
+        chunk: chunk_at(0, new, &[1, 2, 3]),
+        mtime: Timestamp(9),
+    };
+    // Made from chunk 10, which is still there: committed, 10 becomes garbage.
+    let a = fs.ok_attr(patch(10, 11));
+    assert_eq!((a.size, a.mtime), (100, Timestamp(9)));
+    assert_eq!(fs.garbage(), vec![10]);
+    // Another patch made from 10 (a writer that did not see 11): refused, and the
+    // fixture checks that a refused op writes nothing.
+    assert_eq!(fs.err(patch(10, 12)), FsError::ChunkChanged { index: 0 });
+    match get_chunks(&fs, f, 0, 1) {
+        MetaResponse::Chunks { chunks, .. } => assert_eq!(chunks[0].chunk.id, ChunkId(11)),
+        other => panic!("{other:?}"),
+    }
+    // A hole has no base to patch; a missing file is missing.
+    let hole = MetaOp::CommitPatch {
+        ino: f,
+        base: ChunkId(11),
+        chunk: chunk_at(5, 13, &[1]),
+        mtime: Timestamp(9),
+    };
+    assert_eq!(fs.err(hole), FsError::ChunkChanged { index: 5 });
+    let gone = MetaOp::CommitPatch {
+        ino: InodeId(999),
+        base: ChunkId(11),
+        chunk: chunk_at(0, 13, &[1]),
+        mtime: Timestamp(9),
+    };
+    assert_eq!(fs.err(gone), FsError::NotFound);
+}
