@@ -94,15 +94,20 @@ pub struct PatchEdit {
     pub len: u64,
 }
 
+impl PatchEdit {
+    /// The payload bytes of `edits` together; `None` if the lengths overflow.
+    pub fn total(edits: &[PatchEdit]) -> Option<u64> {
+        edits.iter().try_fold(0u64, |sum, e| sum.checked_add(e.len))
+    }
+}
+
 impl DataRequest {
     /// Payload bytes that follow the request (`PutChunk`, `PatchChunk`); `None` for
     /// requests without one, or a `PatchChunk` whose lengths overflow.
     pub fn payload_len(&self) -> Option<u64> {
         match self {
             DataRequest::PutChunk { len, .. } => Some(*len),
-            DataRequest::PatchChunk { edits, .. } => {
-                edits.iter().try_fold(0u64, |sum, e| sum.checked_add(e.len))
-            }
+            DataRequest::PatchChunk { edits, .. } => PatchEdit::total(edits),
             _ => None,
         }
     }

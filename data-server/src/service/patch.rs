@@ -22,11 +22,9 @@ pub(super) struct Patch {
 /// The payload's length: the edits' lengths, each at least 1, adding up to at most a
 /// chunk.
 fn payload_len(edits: &[PatchEdit]) -> Result<u64, FsError> {
-    let total = edits.iter().try_fold(0u64, |sum, e| {
-        (e.len > 0).then(|| sum.checked_add(e.len)).flatten()
-    });
-    match total {
-        Some(n) if n > 0 && n <= MAX_CHUNK_BYTES => Ok(n),
+    let none_empty = edits.iter().all(|e| e.len > 0);
+    match PatchEdit::total(edits) {
+        Some(n) if none_empty && n > 0 && n <= MAX_CHUNK_BYTES => Ok(n),
         _ => Err(FsError::Invalid(format!(
             "a patch of {} edits: each must write at least 1 byte, all together at most \
              {MAX_CHUNK_BYTES}",

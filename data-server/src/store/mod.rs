@@ -171,6 +171,19 @@ impl ChunkStore {
         if computed != hash {
             return Err(StoreError::HashMismatch(id));
         }
+        self.put_hashed(id, hash, &blocks, bytes)
+    }
+
+    /// Store bytes whose block hashes and hash the caller has just computed from them
+    /// (`NewBlockHashes::of`), like `put`.
+    fn put_hashed(
+        &self,
+        id: ChunkId,
+        hash: [u8; 32],
+        blocks: &NewBlockHashes,
+        bytes: &[u8],
+    ) -> Result<PutOutcome, StoreError> {
+        let len = bytes.len() as u64;
         let header = ChunkHeader {
             hash,
             len,
@@ -183,10 +196,10 @@ impl ChunkStore {
             .get_cf(self.cf(CF_HEADERS)?, key(id))
             .map_err(|e| StoreError::from_db(e, 0))?;
         if let Some(raw) = raw {
-            return self.put_existing(id, header, &blocks, bytes, &raw);
+            return self.put_existing(id, header, blocks, bytes, &raw);
         }
         self.store_new(len, len, || {
-            self.write_record(id, header, &blocks, bytes, true)
+            self.write_record(id, header, blocks, bytes, true)
                 .map(|()| true)
         })?;
         Ok(PutOutcome::Stored)

@@ -3,8 +3,9 @@
 //! its own copy of the old one and hashes it: as an overlay sharing the old chunk's
 //! file where it can (`overlay.rs`), whole otherwise.
 
+use super::blocks::NewBlockHashes;
 use super::error::StoreError;
-use super::{ChunkStore, PutOutcome};
+use super::{ChunkStore, PutOutcome, FILE_MIN_BYTES};
 use ferrofs_proto::ChunkId;
 
 /// Bytes written at an offset within a chunk.
@@ -58,8 +59,10 @@ impl ChunkStore {
         for (offset, bytes) in edits {
             changed[*offset as usize..][..bytes.len()].copy_from_slice(bytes);
         }
-        let hash = *blake3::hash(&changed).as_bytes();
-        let outcome = self.put(id, hash, &changed)?;
+        // Hashed once: the block hashes give the new chunk's hash (no size check: it
+        // is the stored base's length).
+        let (blocks, hash) = NewBlockHashes::of(&changed, changed.len() as u64 >= FILE_MIN_BYTES);
+        let outcome = self.put_hashed(id, hash, &blocks, &changed)?;
         Ok(Patched { hash, outcome })
     }
 }
