@@ -346,6 +346,10 @@ pub struct DevUpArgs {
     /// Tests: chunk size of a new cluster (64KiB..64MiB), e.g. to get many-chunk files.
     #[arg(long, hide = true, value_parser = parse_size)]
     pub chunk_size: Option<Size>,
+    /// Tests: how long data servers wait before reporting an unreferenced chunk as an
+    /// orphan (they check twice per grace).
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    pub orphan_grace: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod http;
 pub mod integrity;
 pub mod meta_link;
 pub mod metrics;
+pub mod orphan_sweep;
 pub mod scrub;
 pub mod scrub_control;
 mod server;

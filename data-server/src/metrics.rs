@@ -45,6 +45,8 @@ pub struct DataMetrics {
     capacity: Gauge,
     quarantined: Gauge,
     registered: Gauge,
+    orphans_reported: Counter,
+    orphan_suspects: Gauge,
     /// Held while mirroring so two scrapes never add the same delta twice.
     mirrored: Mutex<Mirrored>,
 }
@@ -117,6 +119,16 @@ impl DataMetrics {
             "registered",
             "1 once the metadata leader accepted this server",
         );
+        let orphans_reported = counter(
+            &mut r,
+            "orphans_reported",
+            "Unreferenced chunks reported as orphans for the GC to delete",
+        );
+        let orphan_suspects = gauge(
+            &mut r,
+            "orphan_suspects",
+            "Chunks the last sweep found unreferenced, still within the grace",
+        );
         let mirrored = Mirrored {
             chunks_scrubbed: counter(&mut r, "scrub_chunks", "Chunks verified by the scrubber"),
             bytes_scrubbed: counter(&mut r, "scrub_bytes", "Bytes verified by the scrubber"),
@@ -146,6 +158,8 @@ impl DataMetrics {
             capacity,
             quarantined,
             registered,
+            orphans_reported,
+            orphan_suspects,
             mirrored: Mutex::new(mirrored),
         }
     }
@@ -172,6 +186,14 @@ impl DataMetrics {
 
     pub fn add_replicated(&self, bytes: u64) {
         self.bytes_replicated.inc_by(bytes);
+    }
+
+    pub fn add_orphans_reported(&self, n: u64) {
+        self.orphans_reported.inc_by(n);
+    }
+
+    pub fn set_orphan_suspects(&self, n: u64) {
+        self.orphan_suspects.set(gauge_i64(n));
     }
 
     /// Sample the store, the scrubber and the heartbeat loop.

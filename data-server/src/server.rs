@@ -5,6 +5,7 @@ use crate::http::MetricsSources;
 use crate::integrity::{self, CorruptionSink};
 use crate::meta_link::MetaLink;
 use crate::metrics::DataMetrics;
+use crate::orphan_sweep::{self, SweepConfig};
 use crate::scrub::{self, ScrubConfig, ScrubStats};
 use crate::scrub_control::ScrubControl;
 use crate::service::Service;
@@ -132,6 +133,16 @@ impl DataServer {
             scrub_cfg,
             scrub_stats.clone(),
             scrub_control,
+        )));
+        tasks.push(tokio::spawn(orphan_sweep::run(
+            store.clone(),
+            link.clone(),
+            config.node_id,
+            SweepConfig {
+                interval: config.orphan_check_interval,
+                grace: config.orphan_grace,
+            },
+            metrics.clone(),
         )));
         tasks.push(tokio::spawn(crate::store::reclaim_periodically(
             store.clone(),

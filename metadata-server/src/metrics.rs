@@ -350,6 +350,7 @@ pub fn request_kind(req: &MetaRequest) -> &'static str {
         MetaRequest::Mutate { op, .. } => crate::types::op_name(op),
         MetaRequest::Heartbeat(_) => "heartbeat",
         MetaRequest::Raft(_) => "raft",
+        MetaRequest::UnreferencedChunks { .. } => "unreferenced_chunks",
         #[allow(unreachable_patterns)]
         _ => "other",
     }

@@ -75,6 +75,7 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::RemoveDataServer { .. } => "remove_data_server",
         MetaOp::SetRebalance { .. } => "set_rebalance",
         MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
+        MetaOp::ReportOrphans { .. } => "report_orphans",
     }
 }
 

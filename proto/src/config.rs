@@ -269,6 +269,14 @@ pub struct DataConfig {
     pub scrub_rate: ByteSize,
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,
+    /// How often the orphan sweep asks the metadata which of this server's chunks no
+    /// file references ("0s" turns the sweep off).
+    #[serde(default = "default_orphan_check", with = "humantime_serde")]
+    pub orphan_check_interval: Duration,
+    /// How long a chunk must have been seen unreferenced before it is reported as an
+    /// orphan and collected; longer than any writer takes from upload to commit.
+    #[serde(default = "default_orphan_grace", with = "humantime_serde")]
+    pub orphan_grace: Duration,
 }
 
 fn default_weight() -> u32 {
@@ -279,6 +287,12 @@ fn default_heartbeat() -> Duration {
 }
 fn default_scrub_rate() -> ByteSize {
     ByteSize::mib(16)
+}
+pub fn default_orphan_check() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+pub fn default_orphan_grace() -> Duration {
+    Duration::from_secs(60 * 60)
 }
 
 impl DataConfig {

@@ -46,7 +46,13 @@ pub enum MetaRequest {
     Raft(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Change the metadata voters (served by the leader, one change at a time) -> `Done`.
     Membership(crate::membership::MembershipChange),
+    /// A data server's sweep for orphans: which of `chunks` (at most
+    /// `MAX_ORPHAN_BATCH`) no file references -> `ChunkIds`.
+    UnreferencedChunks { chunks: Vec<ChunkId> },
 }
+
+/// Most chunk ids one `UnreferencedChunks` or `ReportOrphans` may carry.
+pub const MAX_ORPHAN_BATCH: usize = 4096;
 
 /// Flags of `Rename`, as renameat2(2) has them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +192,15 @@ pub enum MetaOp {
         base: ChunkId,
         chunk: ChunkLocation,
         mtime: Timestamp,
+    },
+    /// `server` holds copies of `chunks` that no file has referenced for the sweep's
+    /// grace (a writer died between its upload and its commit, or its commit was
+    /// refused). Each one still unreferenced is marked an orphan, so that a late commit
+    /// of it is refused (`ChunkCollected`), and goes to the garbage list with `server`
+    /// for the GC to delete -> `ChunkIds`: the chunks marked.
+    ReportOrphans {
+        server: NodeId,
+        chunks: Vec<ChunkId>,
     },
 }
 
@@ -408,4 +423,7 @@ pub enum MetaResponse {
         attr: FileAttr,
         dir: FileAttr,
     },
+    /// Chunk ids: the unreferenced ones (`UnreferencedChunks`) or those marked as
+    /// orphans (`ReportOrphans`).
+    ChunkIds(Vec<ChunkId>),
 }

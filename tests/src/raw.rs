@@ -4,9 +4,12 @@
 use anyhow::{bail, Result};
 use ferrofs_proto::attr::ChunkLocation;
 use ferrofs_proto::config::ClientConfig;
+use ferrofs_proto::data_msg::{DataRequest, DataResponse};
 use ferrofs_proto::endpoint::{client_endpoint, Connector};
+use ferrofs_proto::frame::{read_msg, write_msg};
 use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse};
 use ferrofs_proto::tls::TlsIdentity;
+use ferrofs_proto::ChunkId;
 use ferrofs_proto::{FsError, InodeId};
 use std::time::{Duration, Instant};
 
@@ -65,5 +68,28 @@ pub async fn chunk_locations(
     match meta_call(conn, addrs, &req).await? {
         MetaResponse::Chunks { chunks, .. } => Ok(chunks),
         other => bail!("GetChunks answered {other:?}"),
+    }
+}
+
+/// Store `bytes` as chunk `id` on the data server at `addr` and commit it nowhere: what
+/// a writer that dies between its upload and its commit leaves behind.
+pub async fn put_uncommitted(
+    conn: &Connector,
+    addr: &str,
+    id: ChunkId,
+    bytes: &[u8],
+) -> Result<()> {
+    let req = DataRequest::PutChunk {
+        id,
+        len: bytes.len() as u64,
+        hash: *blake3::hash(bytes).as_bytes(),
+    };
+    let (mut send, mut recv) = conn.open(addr).await?;
+    write_msg(&mut send, &req).await?;
+    send.write_all(bytes).await?;
+    send.finish()?;
+    match read_msg::<DataResponse>(&mut recv).await? {
+        DataResponse::Stored => Ok(()),
+        other => bail!("PutChunk of {id} to {addr} answered {other:?}"),
     }
 }

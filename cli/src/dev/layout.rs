@@ -353,6 +353,8 @@ fn write_data(ca: &ClusterCa, layout: &Layout, d: &ProcessSpec) -> Result<()> {
         heartbeat_interval: Duration::from_secs(1),
         scrub_rate: bytesize::ByteSize::mib(16),
         metrics_addr: d.metrics_addr,
+        orphan_check_interval: ferrofs_proto::config::default_orphan_check(),
+        orphan_grace: ferrofs_proto::config::default_orphan_grace(),
     };
     write_toml(&d.config_path(), &cfg)
 }

@@ -66,9 +66,13 @@ async fn up(args: DevUpArgs) -> Result<()> {
         down_after: args.down_after,
         gc_grace: args.gc_grace,
         chunk_size: args.chunk_size.map(|s| s.0),
+        orphan_grace: args.orphan_grace,
     };
     for m in &layout.meta {
         tuning::rewrite(&m.config_path(), tuning)?;
+    }
+    for d in &layout.data {
+        tuning::rewrite_data(&d.config_path(), tuning)?;
     }
     match prepared {
         Prepared::Created => eprintln!("created a new cluster in {}", layout.dir.display()),

@@ -1,10 +1,14 @@
-//! Hidden `dev up` options for tests: shorter failure detection and GC grace, written
-//! into every metadata server's config before the servers start.
+//! Hidden `dev up` options for tests: shorter failure detection, GC and orphan grace,
+//! written into the servers' configs before the servers start.
 
 use anyhow::{Context, Result};
-use ferrofs_proto::config::{load, MetaConfig};
+use ferrofs_proto::config::{load, DataConfig, MetaConfig, Validate};
+use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 use std::time::Duration;
+
+/// The orphan sweep checks this many times per grace.
+const ORPHAN_CHECKS_PER_GRACE: u32 = 2;
 
 /// Overrides of the cluster settings; `None` keeps what the config has.
 #[derive(Clone, Copy, Debug, Default)]
@@ -13,10 +17,12 @@ pub struct Tuning {
     pub gc_grace: Option<Duration>,
     /// Chunk size of a new cluster (the metadata keeps the first one it starts with).
     pub chunk_size: Option<u64>,
+    /// How long data servers wait before reporting an unreferenced chunk as an orphan.
+    pub orphan_grace: Option<Duration>,
 }
 
 impl Tuning {
-    pub fn is_empty(&self) -> bool {
+    fn meta_is_empty(&self) -> bool {
         self.down_after.is_none() && self.gc_grace.is_none() && self.chunk_size.is_none()
     }
 
@@ -34,15 +40,38 @@ impl Tuning {
             c.chunk_size = bytesize::ByteSize::b(cs);
         }
     }
+
+    /// Apply to a data server's config: the orphan grace, checked twice per grace.
+    pub fn apply_data(&self, cfg: &mut DataConfig) {
+        if let Some(g) = self.orphan_grace {
+            cfg.orphan_grace = g;
+            cfg.orphan_check_interval = g / ORPHAN_CHECKS_PER_GRACE;
+        }
+    }
 }
 
 /// Rewrite `path` (a metadata server's config) with `tuning` applied.
 pub fn rewrite(path: &Path, tuning: Tuning) -> Result<()> {
-    if tuning.is_empty() {
+    if tuning.meta_is_empty() {
         return Ok(());
     }
-    let mut cfg: MetaConfig = load(path)?;
-    tuning.apply(&mut cfg);
+    rewrite_with(path, |cfg: &mut MetaConfig| tuning.apply(cfg))
+}
+
+/// Rewrite `path` (a data server's config) with `tuning` applied.
+pub fn rewrite_data(path: &Path, tuning: Tuning) -> Result<()> {
+    if tuning.orphan_grace.is_none() {
+        return Ok(());
+    }
+    rewrite_with(path, |cfg: &mut DataConfig| tuning.apply_data(cfg))
+}
+
+fn rewrite_with<C: Serialize + DeserializeOwned + Validate>(
+    path: &Path,
+    change: impl FnOnce(&mut C),
+) -> Result<()> {
+    let mut cfg: C = load(path)?;
+    change(&mut cfg);
     // `load` made paths absolute; the folder stays where it is, so that is harmless.
     let body =
         toml::to_string_pretty(&cfg).with_context(|| format!("encoding {}", path.display()))?;
@@ -67,6 +96,7 @@ mod tests {
             down_after: Some(Duration::from_secs(2)),
             gc_grace: Some(Duration::from_secs(1)),
             chunk_size: None,
+            orphan_grace: None,
         };
         let mut cfg: MetaConfig = toml::from_str(
             "node_id = 1\nlisten = \"127.0.0.1:1\"\ndata_dir = \"d\"\n\

@@ -140,8 +140,12 @@ fn check_inline(chunk: &ChunkRef, bytes: &[u8], servers: &[NodeId]) -> OpResult<
 
 /// A chunk on the garbage list must not come back: the GC may have deleted some of its
 /// copies already (it re-checks the list before each delete, but a delete in flight
-/// cannot be recalled). The writer uploads the bytes again under a new id instead.
+/// cannot be recalled). Nor may a reported orphan, whose copies may all be gone. The
+/// writer uploads the bytes again under a new id instead.
 fn refuse_garbage(tx: &mut Tx<'_>, chunk: ChunkId) -> OpResult<()> {
+    if super::orphans::is_orphan(tx, chunk)? {
+        return Err(FsError::ChunkCollected(chunk).into());
+    }
     let live = tx
         .read::<Location>(Table::Locations, &keys::location(chunk))?
         .is_some();

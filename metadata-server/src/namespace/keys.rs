@@ -46,11 +46,19 @@ pub const SYS_COUNTERS: &[u8] = b"counters";
 pub const SYS_LAYOUT: &[u8] = b"layout";
 /// Prefix of the garbage list: `gc/` + ChunkId (BE u128) -> servers that may hold it.
 pub const SYS_GC_PREFIX: &[u8] = b"gc/";
+/// Prefix of the orphan marks: `orphan/` + ChunkId (BE u128) -> `Orphan`.
+pub const SYS_ORPHAN_PREFIX: &[u8] = b"orphan/";
 /// Runtime rebalance settings (`RebalanceSettings`).
 pub const SYS_REBALANCE: &[u8] = b"rebalance";
 
 pub fn garbage(chunk: ChunkId) -> Vec<u8> {
     let mut k = SYS_GC_PREFIX.to_vec();
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+pub fn orphan(chunk: ChunkId) -> Vec<u8> {
+    let mut k = SYS_ORPHAN_PREFIX.to_vec();
     k.extend_from_slice(&chunk.to_be_bytes());
     k
 }

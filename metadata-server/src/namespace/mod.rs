@@ -29,6 +29,7 @@ mod create;
 mod keys;
 mod live;
 mod names;
+mod orphans;
 mod query;
 mod records;
 mod remove;
@@ -165,6 +166,7 @@ fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
         MetaOp::AddReplica { chunk, server } => {
             replicas::add_replica(tx, *chunk, *server).map(|_| MetaResponse::Done)
         }
+        MetaOp::ReportOrphans { server, chunks } => orphans::report(tx, *server, chunks),
         MetaOp::GarbageDeleted { chunk, server } => {
             replicas::garbage_deleted(tx, *chunk, *server).map(|()| MetaResponse::Done)
         }

@@ -47,6 +47,7 @@ pub fn query(
         } => get_chunks(store, *ino, *first_index, *count),
         MetaRequest::StatFs => stat_fs(store),
         MetaRequest::ClusterMap => cluster_map(store, settings),
+        MetaRequest::UnreferencedChunks { chunks } => super::orphans::unreferenced(store, chunks),
         _ => Err(FsError::Unsupported.into()),
     }
 }

@@ -128,6 +128,15 @@ pub struct Garbage {
     pub servers: Vec<NodeId>,
 }
 
+/// A chunk a data server reported as an orphan (Table::Sys, `orphan/` prefix): stored
+/// but never referenced. It stays so that a late commit of the chunk is refused even
+/// after the GC deleted every copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Orphan {
+    /// When it was first reported.
+    pub since: Timestamp,
+}
+
 /// Incrementally maintained counts (Table::Sys `counters`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {

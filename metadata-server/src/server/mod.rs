@@ -138,7 +138,8 @@ impl MetaService {
             | MetaRequest::ReadLink { .. }
             | MetaRequest::GetXattr { .. }
             | MetaRequest::ListXattr { .. }
-            | MetaRequest::GetChunks { .. }) => self.read(read).await,
+            | MetaRequest::GetChunks { .. }
+            | MetaRequest::UnreferencedChunks { .. }) => self.read(read).await,
         }
     }
 }

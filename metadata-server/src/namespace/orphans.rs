@@ -1,0 +1,73 @@
+//! Orphans: chunks a data server stores that no file references, because their writer
+//! died between upload and commit or their commit was refused. Data servers find them
+//! (`UnreferencedChunks`, a read) and, once one stayed unreferenced for their grace,
+//! report it (`ReportOrphans`). The report marks the chunk, so that a late commit of it
+//! is refused and the writer uploads its bytes again, and puts it on the garbage list
+//! for the GC to delete from the reporting server.
+
+use super::chunks::merge_servers;
+use super::keys;
+use super::records::{Garbage, Location, Orphan};
+use super::store::{KvRead, StoreError, Table};
+use super::tx::{OpResult, Tx};
+use ferrofs_proto::error::FsError;
+use ferrofs_proto::ids::{ChunkId, NodeId};
+use ferrofs_proto::meta_msg::{MetaResponse, MAX_ORPHAN_BATCH};
+
+fn check_batch(chunks: &[ChunkId]) -> Result<(), FsError> {
+    if chunks.len() > MAX_ORPHAN_BATCH {
+        return Err(FsError::Invalid(format!(
+            "{} chunk ids in one request; at most {MAX_ORPHAN_BATCH}",
+            chunks.len()
+        )));
+    }
+    Ok(())
+}
+
+fn referenced(store: &dyn KvRead, chunk: ChunkId) -> Result<bool, StoreError> {
+    Ok(store
+        .get(Table::Locations, &keys::location(chunk))?
+        .is_some())
+}
+
+/// `UnreferencedChunks`: those of `chunks` no file references (no location record).
+pub fn unreferenced(store: &dyn KvRead, chunks: &[ChunkId]) -> OpResult<MetaResponse> {
+    check_batch(chunks)?;
+    let mut out = Vec::new();
+    for &chunk in chunks {
+        if !referenced(store, chunk)? {
+            out.push(chunk);
+        }
+    }
+    Ok(MetaResponse::ChunkIds(out))
+}
+
+/// `ReportOrphans`: mark every chunk of `chunks` still unreferenced and add `server`
+/// to its garbage record. Chunks committed meanwhile are left alone. Idempotent.
+pub fn report(tx: &mut Tx<'_>, server: NodeId, chunks: &[ChunkId]) -> OpResult<MetaResponse> {
+    check_batch(chunks)?;
+    let mut marked = Vec::new();
+    for &chunk in chunks {
+        if tx
+            .read::<Location>(Table::Locations, &keys::location(chunk))?
+            .is_some()
+        {
+            continue;
+        }
+        let mark = keys::orphan(chunk);
+        if tx.read::<Orphan>(Table::Sys, &mark)?.is_none() {
+            tx.write(Table::Sys, mark, &Orphan { since: tx.now })?;
+        }
+        let key = keys::garbage(chunk);
+        let mut g: Garbage = tx.read(Table::Sys, &key)?.unwrap_or_default();
+        merge_servers(&mut g.servers, &[server]);
+        tx.write(Table::Sys, key, &g)?;
+        marked.push(chunk);
+    }
+    Ok(MetaResponse::ChunkIds(marked))
+}
+
+/// Was `chunk` reported as an orphan? Then no commit may reference it.
+pub fn is_orphan(tx: &Tx<'_>, chunk: ChunkId) -> Result<bool, StoreError> {
+    Ok(tx.kv.get(Table::Sys, &keys::orphan(chunk))?.is_some())
+}
