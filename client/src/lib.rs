@@ -28,6 +28,7 @@ mod read_blocks;
 mod read_plan;
 mod read_stream;
 mod replica;
+mod rewrite;
 mod tasks;
 mod truncate;
 mod upload;

@@ -8,7 +8,7 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// The written part of one chunk. `data` is as long as the furthest byte written;
-/// bytes outside `written` are placeholders (zeros) until `merge_base` fills them.
+/// bytes outside `written` are placeholders (zeros); a flush writes only `written`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DirtyChunk {
     data: Vec<u8>,
@@ -58,19 +58,6 @@ impl DirtyChunk {
     /// True if every byte of `[0, len)` was written.
     pub(crate) fn covers(&self, len: u64) -> bool {
         self.written.covers(0, len)
-    }
-
-    /// Fill every unwritten byte of `[0, base.len())` from `base` (the stored content
-    /// of the chunk); written bytes win. Grows the chunk to `base.len()` if shorter.
-    pub(crate) fn merge_base(&mut self, base: &[u8]) {
-        if self.data.len() < base.len() {
-            self.data.resize(base.len(), 0);
-        }
-        for (s, e) in self.written.gaps(0, base.len() as u64) {
-            let (s, e) = (s as usize, e as usize);
-            self.data[s..e].copy_from_slice(&base[s..e]);
-        }
-        self.written.insert(0, base.len() as u64);
     }
 
     /// Take the written bytes of an older version of this chunk where this one has
@@ -279,21 +266,19 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_chunk_merges_the_stored_bytes_under_the_written_ones() {
+    fn a_partial_chunk_knows_its_written_pieces() {
         let mut b = WriteBuffer::new(8);
         b.write(2, &[9, 9]);
         b.write(6, &[7]);
-        let mut c = b.take(0).expect("chunk 0");
+        let c = b.take(0).expect("chunk 0");
         assert!(!c.covers(7));
         assert!(c.covers(0) && !c.covers(1));
-        c.merge_base(&[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(c.into_bytes(), vec![1, 2, 9, 9, 5, 6, 7, 8]);
-        // A stored chunk shorter than the written end: the gap is a hole (zeros).
-        let mut b = WriteBuffer::new(8);
-        b.write(5, &[4]);
-        let mut c = b.take(0).expect("chunk 0");
-        c.merge_base(&[1, 1]);
-        assert_eq!(c.into_bytes(), vec![1, 1, 0, 0, 0, 4]);
+        let pieces: Vec<(u64, Vec<u8>)> = c
+            .written_pieces()
+            .into_iter()
+            .map(|(at, b)| (at, b.to_vec()))
+            .collect();
+        assert_eq!(pieces, vec![(2, vec![9, 9]), (6, vec![7])]);
     }
 
     #[test]

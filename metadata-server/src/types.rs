@@ -76,6 +76,7 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::SetRebalance { .. } => "set_rebalance",
         MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
         MetaOp::ReportOrphans { .. } => "report_orphans",
+        MetaOp::CommitOver { .. } => "commit_over",
     }
 }
 

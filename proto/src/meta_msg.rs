@@ -202,6 +202,17 @@ pub enum MetaOp {
         server: NodeId,
         chunks: Vec<ChunkId>,
     },
+    /// `CommitChunks` of `chunk` alone, made only if the file's chunk at its index is
+    /// still `base` (`None`: a hole there), otherwise `ChunkChanged`: a chunk rebuilt
+    /// from the stored one with some bytes written over it (read-modify-write) must
+    /// not undo another writer's change made in between.
+    CommitOver {
+        ino: InodeId,
+        base: Option<ChunkId>,
+        chunk: ChunkLocation,
+        min_size: u64,
+        mtime: Timestamp,
+    },
 }
 
 /// A data server's report, sent every heartbeat interval.

@@ -4,8 +4,10 @@
 //!   uploaded together in the background and recorded by one commit (a sequential
 //!   writer costs the metadata quorum one Raft commit per group, not per chunk), with
 //!   at most two groups in flight per file; flush, fsync,
-//!   release and setattr upload the rest, reading the stored bytes of a partially
-//!   written chunk first, and return only once it is committed (close-to-open);
+//!   release and setattr upload the rest and return only once it is committed
+//!   (close-to-open); a partially written chunk goes out as a patch of the stored one
+//!   or is rewritten whole from it, each committed only over the chunk it was made
+//!   from, so another mount's change to the chunk in between is not undone;
 //! - partially written chunks stay buffered (a random writer rewrites a chunk once per
 //!   flush, not once per write) while the mount's write budget has room for them;
 //!   when it has none, the file is flushed;
@@ -350,6 +352,39 @@ impl FileIo {
         }
     }
 
+    /// Commit a partly written chunk whole: the client reads the stored chunk, writes
+    /// this mount's bytes over it and commits the result only over the chunk it read
+    /// (another mount's change in between is read again, not undone).
+    async fn rewritten(
+        &self,
+        st: &mut IoState,
+        index: u64,
+        chunk: &DirtyChunk,
+        min_size: u64,
+    ) -> Result<(), Errno> {
+        let edits = chunk.written_pieces();
+        // Only the size this chunk reaches; the commit after the rest grows the file.
+        let end = index
+            .saturating_mul(self.chunk_size)
+            .saturating_add(chunk.end())
+            .min(min_size);
+        let result = self
+            .client
+            .rewrite_chunk(self.ino, index, &edits, end)
+            .await;
+        self.cache.invalidate(index);
+        match result {
+            Ok(attr) => {
+                self.committed(st, attr.size);
+                Ok(())
+            }
+            Err(e) => {
+                self.changes.bump(); // the commit may have happened all the same
+                Err(errno_of("read-modify-write", &e))
+            }
+        }
+    }
+
     async fn flush_locked(&self, st: &mut IoState) -> Result<(), Errno> {
         while let Some(up) = st.uploads.pop_front() {
             self.finish(st, up).await;
@@ -359,27 +394,24 @@ impl FileIo {
             let min_size = st.buffer.end();
             let mut whole: Vec<(u64, Bytes)> = Vec::with_capacity(dirty.len());
             let mut rest = dirty.into_iter();
-            while let Some((index, mut chunk)) = rest.next() {
+            while let Some((index, chunk)) = rest.next() {
                 let stored = stored_len(st.committed_size, index, self.chunk_size);
                 if !chunk.covers(stored) {
                     if self.patched(st, index, &chunk, stored).await {
                         continue;
                     }
-                    let start = index * self.chunk_size;
-                    match self.client.read_at(self.ino, start, stored).await {
-                        Ok(base) => chunk.merge_base(&base),
-                        Err(e) => {
-                            // Nothing is lost: everything goes back into the buffer.
-                            st.buffer.restore(index, chunk);
-                            for (i, c) in rest {
-                                st.buffer.restore(i, c);
-                            }
-                            for (i, b) in whole {
-                                st.buffer.put_back(i, &b);
-                            }
-                            return Err(errno_of("read-modify-write", &e));
+                    if let Err(e) = self.rewritten(st, index, &chunk, min_size).await {
+                        // Nothing is lost: everything goes back into the buffer.
+                        st.buffer.restore(index, chunk);
+                        for (i, c) in rest {
+                            st.buffer.restore(i, c);
                         }
+                        for (i, b) in whole {
+                            st.buffer.put_back(i, &b);
+                        }
+                        return Err(e);
                     }
+                    continue;
                 }
                 whole.push((index, Bytes::from(chunk.into_bytes())));
             }

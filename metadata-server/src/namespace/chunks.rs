@@ -73,22 +73,23 @@ pub fn commit(
     Ok(MetaResponse::Attr(inode.attr(ino)))
 }
 
-/// `CommitPatch`: `CommitChunks` of `chunk` alone, only if the file's chunk at its
-/// index is still `base`.
-pub fn commit_patch(
+/// `CommitOver` (and `CommitPatch`, with a base and no growth): `CommitChunks` of
+/// `chunk` alone, only if the file's chunk at its index is still `base` (`None`: none).
+pub fn commit_over(
     tx: &mut Tx<'_>,
     ino: InodeId,
-    base: ChunkId,
+    base: Option<ChunkId>,
     chunk: &ChunkLocation,
+    min_size: u64,
     mtime: Timestamp,
 ) -> OpResult<MetaResponse> {
     let current: Option<ChunkRef> = tx.read(Table::Chunks, &keys::chunk(ino, chunk.index))?;
-    if current.map(|c| c.id) != Some(base) {
+    if current.map(|c| c.id) != base {
         // A missing inode answers as it would for `CommitChunks`.
         tx.must_inode(ino)?;
         return Err(FsError::ChunkChanged { index: chunk.index }.into());
     }
-    commit(tx, ino, std::slice::from_ref(chunk), 0, mtime)
+    commit(tx, ino, std::slice::from_ref(chunk), min_size, mtime)
 }
 
 /// Drop every chunk of `ino` that lies entirely at or beyond `size` (all of them for 0).

@@ -153,7 +153,14 @@ fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
             base,
             chunk,
             mtime,
-        } => chunks::commit_patch(tx, *ino, *base, chunk, *mtime),
+        } => chunks::commit_over(tx, *ino, Some(*base), chunk, 0, *mtime),
+        MetaOp::CommitOver {
+            ino,
+            base,
+            chunk,
+            min_size,
+            mtime,
+        } => chunks::commit_over(tx, *ino, *base, chunk, *min_size, *mtime),
         MetaOp::RegisterDataServer {
             node,
             addr,

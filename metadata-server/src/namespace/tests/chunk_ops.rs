@@ -357,3 +357,42 @@ fn a_patch_commits_only_over_the_chunk_it_was_made_from() {
     };
     assert_eq!(fs.err(gone), FsError::NotFound);
 }
+
+#[test]
+fn a_rewritten_chunk_commits_only_over_what_it_was_read_from() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "f");
+    fs.commit(f, 0, 10, &[1, 2], 100);
+    let over = |base: Option<u128>, index: u64, new: u128, min_size: u64| MetaOp::CommitOver {
+        ino: f,
+        base: base.map(ChunkId),
+        chunk: chunk_at(index, new, &[1, 2]),
+        min_size,
+        mtime: Timestamp(9),
+    };
+    // Read from chunk 10, which is still there: committed, and the file grows.
+    let a = fs.ok_attr(over(Some(10), 0, 11, 150));
+    assert_eq!((a.size, a.mtime), (150, Timestamp(9)));
+    assert_eq!(fs.garbage(), vec![10]);
+    // A writer that read 10 before 11 replaced it: refused, nothing written.
+    assert_eq!(
+        fs.err(over(Some(10), 0, 12, 150)),
+        FsError::ChunkChanged { index: 0 }
+    );
+    // Written into a hole: only while it still is one.
+    fs.ok_attr(over(None, 3, 13, 0));
+    assert_eq!(
+        fs.err(over(None, 3, 14, 0)),
+        FsError::ChunkChanged { index: 3 }
+    );
+    assert_eq!(fs.chunks(f), vec![(0, 11), (3, 13)]);
+    let gone = MetaOp::CommitOver {
+        ino: InodeId(999),
+        base: None,
+        chunk: chunk_at(0, 15, &[1]),
+        min_size: 0,
+        mtime: Timestamp(9),
+    };
+    assert_eq!(fs.err(gone), FsError::NotFound);
+    fs.check();
+}
