@@ -47,4 +47,4 @@ pub use ferrofs_proto::config::{ClientConfig, ReadPolicy};
 pub use ferrofs_proto::meta_msg::{
     ClusterMap, ClusterStatus, DataServerInfo, RenameFlags, ServerState, StatFs, XattrMode,
 };
-pub use ferrofs_proto::{FsError, InodeId, WireError};
+pub use ferrofs_proto::{ChunkId, FsError, InodeId, WireError};

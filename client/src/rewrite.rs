@@ -40,12 +40,16 @@ impl Client {
     /// Write `edits` (offsets within chunk `index` of file `ino`, and their bytes)
     /// into the chunk by rewriting it whole, and grow the file to at least
     /// `min_size`. Safe against other writers of the chunk (see the module doc).
+    /// With `expect` (the chunk the caller believes is there, `None` for a hole, which
+    /// the file's size past the chunk implies: nothing to read), the first attempt
+    /// commits the edits alone over it without reading.
     pub async fn rewrite_chunk(
         &self,
         ino: InodeId,
         index: u64,
         edits: &[(u64, &[u8])],
         min_size: u64,
+        expect: Option<Option<ChunkId>>,
     ) -> Result<FileAttr, ClientError> {
         const OP: &str = "write";
         let cs = self.chunk_size();
@@ -55,6 +59,15 @@ impl Client {
         {
             let msg = format!("{} bytes at {at} pass the chunk size {cs}", bytes.len());
             return Err(ClientError::fs_err(OP, FsError::Invalid(msg)));
+        }
+        if let Some(base) = expect {
+            let content = merged(&[], 0, edits);
+            match self.commit_over(ino, index, base, content, min_size).await {
+                Err(e) if matches!(e.fs(), Some(FsError::ChunkChanged { .. })) => {
+                    tracing::debug!(%ino, index, "chunk is not what was expected; reading it");
+                }
+                other => return other,
+            }
         }
         let deadline = Instant::now() + self.inner.config.failover_timeout;
         let mut backoff = Backoff::new(RETRY_DELAY, RETRY_MAX_DELAY);

@@ -193,3 +193,42 @@ fn rewrites_of_one_chunk_by_two_mounts_keep_both_parts() -> anyhow::Result<()> {
     eprintln!("all {} parts of both mounts are there", 2 * ROUNDS);
     Ok(())
 }
+
+/// Mount A has a file open at 1 MiB; mount B appends 2 MiB to it and closes; then A
+/// writes over the whole 1 MiB it knows of. A's write covers all of the chunk as A sees
+/// it, but not as stored: B's appended bytes must stay, not turn into zeros.
+#[test]
+fn rewriting_all_one_mount_saw_keeps_what_another_appended() -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    const MIB: usize = 1 << 20;
+    let cluster = TestCluster::start(1, 3)?;
+    let a = MountProcess::start(&cluster, &[])?;
+    let b = MountProcess::start(&cluster, &[])?;
+    std::fs::write(a.join("log"), vec![b'a'; MIB])?;
+    let on_a = std::fs::OpenOptions::new()
+        .write(true)
+        .open(a.join("log"))?;
+    {
+        let mut on_b = std::fs::OpenOptions::new()
+            .append(true)
+            .open(b.join("log"))?;
+        on_b.write_all(&vec![b'b'; 2 * MIB])?;
+    }
+    on_a.write_all_at(&vec![b'A'; MIB], 0)?;
+    on_a.sync_all()?;
+    drop(on_a);
+    let mut expect = vec![b'A'; MIB];
+    expect.extend(vec![b'b'; 2 * MIB]);
+    for (name, mount) in [("A", &a), ("B", &b)] {
+        let got = std::fs::read(mount.join("log"))?;
+        let first_wrong = got.iter().zip(&expect).position(|(g, e)| g != e);
+        ensure!(
+            got.len() == expect.len() && first_wrong.is_none(),
+            "read on {name}: {} bytes (expected {}), first wrong byte at {first_wrong:?}",
+            got.len(),
+            expect.len()
+        );
+    }
+    Ok(())
+}

@@ -22,7 +22,7 @@ use crate::error::{errno_of, OrErrno};
 use crate::read_cache::ReadCache;
 use crate::write_buffer::{stored_len, DirtyChunk, WriteBuffer};
 use bytes::Bytes;
-use ferrofs_client::{Client, ClientError, FileAttr, InodeId, SetAttr, Timestamp};
+use ferrofs_client::{ChunkId, Client, ClientError, FileAttr, InodeId, SetAttr, Timestamp};
 use fuser::Errno;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -352,25 +352,54 @@ impl FileIo {
         }
     }
 
-    /// Commit a partly written chunk whole: the client reads the stored chunk, writes
-    /// this mount's bytes over it and commits the result only over the chunk it read
-    /// (another mount's change in between is read again, not undone).
+    /// Upload chunks written whole and commit them, growing the file to `min_size`; on
+    /// failure they go back into the buffer.
+    async fn commit_whole(
+        &self,
+        st: &mut IoState,
+        whole: Vec<(u64, Bytes)>,
+        min_size: u64,
+    ) -> Result<(), Errno> {
+        let indexes: Vec<u64> = whole.iter().map(|(i, _)| *i).collect();
+        let result = self
+            .client
+            .write_chunks(self.ino, whole.clone(), min_size)
+            .await;
+        for i in &indexes {
+            self.cache.invalidate(*i);
+        }
+        match result {
+            Ok(attr) => {
+                self.committed(st, attr.size);
+                Ok(())
+            }
+            Err(e) => {
+                self.changes.bump(); // the commit may have happened all the same
+                for (i, b) in whole {
+                    st.buffer.put_back(i, &b);
+                }
+                Err(errno_of("write", &e))
+            }
+        }
+    }
+
+    /// Commit a partly written chunk whole, only over the chunk it is merged with
+    /// (another mount's change in between is read again, not undone), growing the file
+    /// to at least `min_size`. With `expect`, first as this mount's bytes alone over
+    /// that chunk (`None`: a hole) without reading; otherwise, or if that chunk is not
+    /// there, the client reads the stored chunk and writes this mount's bytes over it.
     async fn rewritten(
         &self,
         st: &mut IoState,
         index: u64,
         chunk: &DirtyChunk,
         min_size: u64,
+        expect: Option<Option<ChunkId>>,
     ) -> Result<(), Errno> {
         let edits = chunk.written_pieces();
-        // Only the size this chunk reaches; the commit after the rest grows the file.
-        let end = index
-            .saturating_mul(self.chunk_size)
-            .saturating_add(chunk.end())
-            .min(min_size);
         let result = self
             .client
-            .rewrite_chunk(self.ino, index, &edits, end)
+            .rewrite_chunk(self.ino, index, &edits, min_size, expect)
             .await;
         self.cache.invalidate(index);
         match result {
@@ -392,49 +421,65 @@ impl FileIo {
         let dirty = st.buffer.take_all();
         if !dirty.is_empty() {
             let min_size = st.buffer.end();
+            // Chunks written from first to last byte replace what is there; the others
+            // must be merged with the stored chunk and commit only over it.
             let mut whole: Vec<(u64, Bytes)> = Vec::with_capacity(dirty.len());
-            let mut rest = dirty.into_iter();
-            while let Some((index, chunk)) = rest.next() {
-                let stored = stored_len(st.committed_size, index, self.chunk_size);
-                if !chunk.covers(stored) {
-                    if self.patched(st, index, &chunk, stored).await {
-                        continue;
-                    }
-                    if let Err(e) = self.rewritten(st, index, &chunk, min_size).await {
-                        // Nothing is lost: everything goes back into the buffer.
-                        st.buffer.restore(index, chunk);
-                        for (i, c) in rest {
-                            st.buffer.restore(i, c);
-                        }
-                        for (i, b) in whole {
-                            st.buffer.put_back(i, &b);
-                        }
-                        return Err(e);
-                    }
+            let mut partial: Vec<(u64, DirtyChunk, Option<Option<ChunkId>>)> = Vec::new();
+            for (index, chunk) in dirty {
+                if chunk.covers(self.chunk_size) {
+                    whole.push((index, Bytes::from(chunk.into_bytes())));
                     continue;
                 }
-                whole.push((index, Bytes::from(chunk.into_bytes())));
-            }
-            // Patches committed their chunks; what is left needs a commit only if it
-            // holds chunks or grows the file.
-            if !whole.is_empty() || min_size > st.committed_size {
-                let indexes: Vec<u64> = whole.iter().map(|(i, _)| *i).collect();
-                let result = self
-                    .client
-                    .write_chunks(self.ino, whole.clone(), min_size)
-                    .await;
-                for i in &indexes {
-                    self.cache.invalidate(*i);
+                let stored = stored_len(st.committed_size, index, self.chunk_size);
+                if !chunk.covers(stored) && self.patched(st, index, &chunk, stored).await {
+                    continue;
                 }
-                match result {
-                    Ok(attr) => self.committed(st, attr.size),
-                    Err(e) => {
-                        self.changes.bump(); // the commit may have happened all the same
-                        for (i, b) in whole {
-                            st.buffer.put_back(i, &b);
-                        }
-                        return Err(errno_of("write", &e));
+                // Past the end of the file as this mount knows it: a hole, unless
+                // another mount wrote there meanwhile (then the commit refuses and the
+                // chunk is read and merged).
+                let expect = (stored == 0).then_some(None);
+                partial.push((index, chunk, expect));
+            }
+            let whole_end = whole
+                .iter()
+                .map(|(i, b)| i * self.chunk_size + b.len() as u64)
+                .max()
+                .unwrap_or(0);
+            let partial_end = partial
+                .iter()
+                .map(|(i, c, _)| i * self.chunk_size + c.end())
+                .max()
+                .unwrap_or(0);
+            // Whole chunks first: a partial chunk's commit may grow the file past them.
+            // Without any, the commit is still needed if the file grows.
+            if !whole.is_empty() || (partial.is_empty() && min_size > st.committed_size) {
+                let grow_to = if partial.is_empty() {
+                    min_size
+                } else {
+                    whole_end
+                };
+                if let Err(e) = self.commit_whole(st, whole, grow_to).await {
+                    for (i, c, _) in partial {
+                        st.buffer.restore(i, c);
                     }
+                    return Err(e);
+                }
+            }
+            let mut partial = partial.into_iter();
+            while let Some((index, chunk, expect)) = partial.next() {
+                let end = index * self.chunk_size + chunk.end();
+                let grow_to = if end == partial_end {
+                    min_size.max(end)
+                } else {
+                    end
+                };
+                if let Err(e) = self.rewritten(st, index, &chunk, grow_to, expect).await {
+                    // Nothing is lost: everything goes back into the buffer.
+                    st.buffer.restore(index, chunk);
+                    for (i, c, _) in partial {
+                        st.buffer.restore(i, c);
+                    }
+                    return Err(e);
                 }
             }
         }
