@@ -68,6 +68,69 @@ fn two_mounts_see_each_others_closed_writes_and_renames() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Run `write(file, writer)` for writers 0 (on mount `a`) and 1 (on `b`) at once, each
+/// with `name` opened for writing on its own mount.
+fn write_from_both(
+    a: &MountProcess,
+    b: &MountProcess,
+    name: &str,
+    write: impl Fn(&std::fs::File, u64) -> std::io::Result<()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let write = std::sync::Arc::new(write);
+    let writers: Vec<_> = [(0u64, a.join(name)), (1, b.join(name))]
+        .into_iter()
+        .map(|(writer, path)| {
+            let write = write.clone();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let f = std::fs::OpenOptions::new().write(true).open(path)?;
+                write(&f, writer)?;
+                Ok(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join()
+            .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+    }
+    Ok(())
+}
+
+/// Read `name` on both mounts and fail naming every (writer, round) piece that is not
+/// there; `piece(writer, round)` is its offset and bytes.
+fn ensure_pieces_there(
+    a: &MountProcess,
+    b: &MountProcess,
+    name: &str,
+    rounds: u64,
+    piece: impl Fn(u64, u64) -> (u64, Vec<u8>),
+) -> anyhow::Result<()> {
+    for (mount_name, mount) in [("A", a), ("B", b)] {
+        let got = std::fs::read(mount.join(name))?;
+        let lost: Vec<(u64, u64)> = (0..rounds)
+            .flat_map(|r| [(0, r), (1, r)])
+            .filter(|&(w, r)| {
+                let (at, bytes) = piece(w, r);
+                let at = at as usize;
+                got.get(at..at + bytes.len()) != Some(&bytes[..])
+            })
+            .collect();
+        ensure!(
+            lost.is_empty(),
+            "{} of {} pieces lost, read on {mount_name} (writer, round): {:?}",
+            lost.len(),
+            2 * rounds,
+            &lost[..lost.len().min(8)]
+        );
+    }
+    eprintln!("all {} pieces of both mounts are there", 2 * rounds);
+    Ok(())
+}
+
+/// `len` bytes repeating `label`.
+fn filled(label: String, len: usize) -> Vec<u8> {
+    label.into_bytes().into_iter().cycle().take(len).collect()
+}
+
 /// Two mounts write 4 KiB records, each followed by `fsync`, into the same chunk of one
 /// file at once, interleaved. Each write is a patch of the chunk, and a patch commits
 /// only over the chunk it was made from, so neither mount's commit undoes the other's:
@@ -82,60 +145,30 @@ fn fsynced_writes_of_two_mounts_into_one_chunk_all_survive() -> anyhow::Result<(
     let a = MountProcess::start(&cluster, &[])?;
     let b = MountProcess::start(&cluster, &[])?;
     std::fs::write(a.join("shared.db"), vec![0u8; 8 << 20])?;
-    let record = |writer: u64, i: u64| -> Vec<u8> {
-        format!("writer {writer} record {i:05} ")
-            .into_bytes()
-            .into_iter()
-            .cycle()
-            .take(SIZE)
-            .collect()
+    let record = |writer: u64, i: u64| -> (u64, Vec<u8>) {
+        let bytes = filled(format!("writer {writer} record {i:05} "), SIZE);
+        ((i * 2 + writer) * SIZE as u64, bytes)
     };
-    let writers: Vec<_> = [(0u64, a.join("shared.db")), (1, b.join("shared.db"))]
-        .into_iter()
-        .map(|(writer, path)| {
-            std::thread::spawn(move || -> anyhow::Result<()> {
-                let f = std::fs::OpenOptions::new().write(true).open(path)?;
-                for i in 0..RECORDS {
-                    f.write_all_at(&record(writer, i), (i * 2 + writer) * SIZE as u64)?;
-                    f.sync_all()?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join()
-            .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
-    }
-    for (name, mount) in [("A", &a), ("B", &b)] {
-        let got = std::fs::read(mount.join("shared.db"))?;
-        let lost: Vec<(u64, u64)> = (0..RECORDS)
-            .flat_map(|i| [(0, i), (1, i)])
-            .filter(|&(w, i)| {
-                let at = ((i * 2 + w) * SIZE as u64) as usize;
-                got.get(at..at + SIZE) != Some(&record(w, i)[..])
-            })
-            .collect();
-        ensure!(
-            lost.is_empty(),
-            "{} of {} records lost, read on {name} (writer, record): {:?}",
-            lost.len(),
-            2 * RECORDS,
-            &lost[..lost.len().min(8)]
-        );
-    }
-    eprintln!("all {} records of both mounts are there", 2 * RECORDS);
-    Ok(())
+    write_from_both(&a, &b, "shared.db", move |f, writer| {
+        for i in 0..RECORDS {
+            let (at, bytes) = record(writer, i);
+            f.write_all_at(&bytes, at)?;
+            f.sync_all()?;
+        }
+        Ok(())
+    })?;
+    ensure_pieces_there(&a, &b, "shared.db", RECORDS, record)
 }
 
 /// Two mounts write large parts (more than a patch takes) of the same chunks at the same
 /// time, each followed by `fsync`. Each such write rewrites the chunk whole from the
 /// stored one, and commits only over the chunk it read, so neither mount's rewrite
 /// puts back the old bytes of the other's part: both parts are there afterwards.
+/// (With unconditional commits half of them were lost.)
 #[test]
 fn rewrites_of_one_chunk_by_two_mounts_keep_both_parts() -> anyhow::Result<()> {
     use std::os::unix::fs::FileExt;
-    use std::sync::{Arc, Barrier};
+    use std::sync::Barrier;
     const ROUNDS: u64 = 24;
     const CHUNK: u64 = 4 << 20;
     const PART: usize = (1 << 20) + (1 << 18); // 1.25 MiB: more than a quarter chunk
@@ -143,55 +176,22 @@ fn rewrites_of_one_chunk_by_two_mounts_keep_both_parts() -> anyhow::Result<()> {
     let a = MountProcess::start(&cluster, &[])?;
     let b = MountProcess::start(&cluster, &[])?;
     std::fs::write(a.join("parts"), vec![0u8; (ROUNDS * CHUNK) as usize])?;
-    let part = |writer: u64, round: u64| -> Vec<u8> {
-        format!("writer {writer} round {round:03} ")
-            .into_bytes()
-            .into_iter()
-            .cycle()
-            .take(PART)
-            .collect()
-    };
     // Writer 0 writes the first 1.25 MiB of chunk `round`, writer 1 from 2 MiB on.
-    let at = |writer: u64, round: u64| round * CHUNK + writer * (2 << 20);
-    let barrier = Arc::new(Barrier::new(2));
-    let writers: Vec<_> = [(0u64, a.join("parts")), (1, b.join("parts"))]
-        .into_iter()
-        .map(|(writer, path)| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || -> anyhow::Result<()> {
-                let f = std::fs::OpenOptions::new().write(true).open(path)?;
-                for round in 0..ROUNDS {
-                    barrier.wait(); // both write the same chunk at once
-                    f.write_all_at(&part(writer, round), at(writer, round))?;
-                    f.sync_all()?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join()
-            .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
-    }
-    for (name, mount) in [("A", &a), ("B", &b)] {
-        let got = std::fs::read(mount.join("parts"))?;
-        let lost: Vec<(u64, u64)> = (0..ROUNDS)
-            .flat_map(|r| [(0, r), (1, r)])
-            .filter(|&(w, r)| {
-                let start = at(w, r) as usize;
-                got.get(start..start + PART) != Some(&part(w, r)[..])
-            })
-            .collect();
-        ensure!(
-            lost.is_empty(),
-            "{} of {} parts lost, read on {name} (writer, round): {:?}",
-            lost.len(),
-            2 * ROUNDS,
-            &lost[..lost.len().min(8)]
-        );
-    }
-    eprintln!("all {} parts of both mounts are there", 2 * ROUNDS);
-    Ok(())
+    let part = |writer: u64, round: u64| -> (u64, Vec<u8>) {
+        let bytes = filled(format!("writer {writer} round {round:03} "), PART);
+        (round * CHUNK + writer * (2 << 20), bytes)
+    };
+    let barrier = Barrier::new(2);
+    write_from_both(&a, &b, "parts", move |f, writer| {
+        for round in 0..ROUNDS {
+            barrier.wait(); // both write the same chunk at once
+            let (at, bytes) = part(writer, round);
+            f.write_all_at(&bytes, at)?;
+            f.sync_all()?;
+        }
+        Ok(())
+    })?;
+    ensure_pieces_there(&a, &b, "parts", ROUNDS, part)
 }
 
 /// Mount A has a file open at 1 MiB; mount B appends 2 MiB to it and closes; then A

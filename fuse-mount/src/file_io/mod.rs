@@ -368,17 +368,31 @@ impl FileIo {
         for i in &indexes {
             self.cache.invalidate(*i);
         }
+        let settled = self.settle(st, result, "write");
+        if settled.is_err() {
+            for (i, b) in whole {
+                st.buffer.put_back(i, &b);
+            }
+        }
+        settled
+    }
+
+    /// Account for a commit this mount made: the size it reached, or (on failure) that
+    /// it may have happened all the same.
+    fn settle(
+        &self,
+        st: &mut IoState,
+        result: Result<FileAttr, ClientError>,
+        what: &'static str,
+    ) -> Result<(), Errno> {
         match result {
             Ok(attr) => {
                 self.committed(st, attr.size);
                 Ok(())
             }
             Err(e) => {
-                self.changes.bump(); // the commit may have happened all the same
-                for (i, b) in whole {
-                    st.buffer.put_back(i, &b);
-                }
-                Err(errno_of("write", &e))
+                self.changes.bump();
+                Err(errno_of(what, &e))
             }
         }
     }
@@ -402,16 +416,7 @@ impl FileIo {
             .rewrite_chunk(self.ino, index, &edits, min_size, expect)
             .await;
         self.cache.invalidate(index);
-        match result {
-            Ok(attr) => {
-                self.committed(st, attr.size);
-                Ok(())
-            }
-            Err(e) => {
-                self.changes.bump(); // the commit may have happened all the same
-                Err(errno_of("read-modify-write", &e))
-            }
-        }
+        self.settle(st, result, "read-modify-write")
     }
 
     async fn flush_locked(&self, st: &mut IoState) -> Result<(), Errno> {
