@@ -12,8 +12,7 @@
 
 use crate::meta_link::MetaLink;
 use crate::metrics::DataMetrics;
-use crate::store::error::StoreError;
-use crate::store::ChunkStore;
+use crate::store::{blocking, ChunkStore};
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse, MAX_ORPHAN_BATCH};
 use ferrofs_proto::{ChunkId, NodeId};
 use std::collections::HashMap;
@@ -76,22 +75,15 @@ fn too_many(ripe: usize, stored: u64) -> bool {
     ripe > ALARM_MIN && ripe as u64 > stored / 2
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("store task failed: {e}")),
-    }
-}
-
 /// Every stored chunk the metadata says no file references.
 async fn unreferenced(store: &Arc<ChunkStore>, link: &MetaLink) -> Result<Vec<ChunkId>, String> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
         let s = store.clone();
-        let ids = blocking(move || s.ids_after(cursor, MAX_ORPHAN_BATCH)).await?;
+        let ids = blocking(move || s.ids_after(cursor, MAX_ORPHAN_BATCH))
+            .await
+            .map_err(|e| e.to_string())?;
         let Some(&last) = ids.last() else { break };
         let full = ids.len() == MAX_ORPHAN_BATCH;
         let req = MetaRequest::UnreferencedChunks { chunks: ids };

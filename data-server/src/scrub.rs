@@ -4,7 +4,7 @@
 use crate::integrity::CorruptionSink;
 use crate::scrub_control::ScrubControl;
 use crate::store::error::StoreError;
-use crate::store::ChunkStore;
+use crate::store::{blocking, ChunkStore};
 use crate::token_bucket::TokenBucket;
 use ferrofs_proto::ChunkId;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,14 +42,6 @@ impl ScrubStats {
     pub fn passes(&self) -> u64 {
         self.passes.load(Ordering::Acquire)
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Db(format!("scrub task failed: {e}")))?
 }
 
 /// What one chunk turned out to be.

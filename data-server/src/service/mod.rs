@@ -9,7 +9,7 @@ use crate::integrity::CorruptionSink;
 use crate::metrics::DataMetrics;
 use crate::scrub_control::ScrubControl;
 use crate::store::error::StoreError;
-use crate::store::ChunkStore;
+use crate::store::{blocking, ChunkStore};
 use bytes::Bytes;
 use ferrofs_proto::data_msg::{DataRequest, DataResponse};
 use ferrofs_proto::endpoint::Connector;
@@ -44,15 +44,6 @@ enum Reply {
     Chunk(Bytes),
     /// `Blocks { .. }` followed by the blocks' bytes.
     Blocks(crate::store::Blocks),
-}
-
-/// Run blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Db(format!("store task failed: {e}")))?
 }
 
 /// Refusal for a request whose bytes could not be read.
