@@ -26,12 +26,16 @@ impl Tuning {
         self.down_after.is_none() && self.gc_grace.is_none() && self.chunk_size.is_none()
     }
 
-    /// Apply to one settings block; suspect_after never exceeds down_after.
+    /// Apply to one settings block. A short down_after also shortens suspect_after to at
+    /// most half of it: servers that die together stop heartbeating up to one heartbeat
+    /// apart, and the suspect window between the two is what lets the leader see the
+    /// second one as failing when it declares the first down (repair priority counts only
+    /// copies on up servers, and copies are read only from up servers).
     pub fn apply(&self, cfg: &mut MetaConfig) {
         let c = &mut cfg.cluster;
         if let Some(d) = self.down_after {
             c.down_after = d;
-            c.suspect_after = c.suspect_after.min(d);
+            c.suspect_after = c.suspect_after.min(d / 2);
         }
         if let Some(g) = self.gc_grace {
             c.gc_grace = g;
@@ -87,7 +91,7 @@ mod tests {
     use ferrofs_proto::config::ClusterSettings;
 
     #[test]
-    fn short_down_after_pulls_suspect_after_down_too() {
+    fn short_down_after_leaves_a_suspect_window_before_it() {
         let mut settings = ClusterSettings {
             suspect_after: Duration::from_secs(3),
             ..ClusterSettings::default()
@@ -107,7 +111,7 @@ mod tests {
         std::mem::swap(&mut cfg.cluster, &mut settings);
         t.apply(&mut cfg);
         assert_eq!(cfg.cluster.down_after, Duration::from_secs(2));
-        assert_eq!(cfg.cluster.suspect_after, Duration::from_secs(2));
+        assert_eq!(cfg.cluster.suspect_after, Duration::from_secs(1));
         assert_eq!(cfg.cluster.gc_grace, Duration::from_secs(1));
     }
 }
