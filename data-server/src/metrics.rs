@@ -47,6 +47,7 @@ pub struct DataMetrics {
     registered: Gauge,
     orphans_reported: Counter,
     orphan_suspects: Gauge,
+    strays_reported: Counter,
     /// Held while mirroring so two scrapes never add the same delta twice.
     mirrored: Mutex<Mirrored>,
 }
@@ -129,6 +130,11 @@ impl DataMetrics {
             "orphan_suspects",
             "Chunks the last sweep found unreferenced, still within the grace",
         );
+        let strays_reported = counter(
+            &mut r,
+            "strays_reported",
+            "Unlisted copies of referenced chunks reported to the leader for recording",
+        );
         let mirrored = Mirrored {
             chunks_scrubbed: counter(&mut r, "scrub_chunks", "Chunks verified by the scrubber"),
             bytes_scrubbed: counter(&mut r, "scrub_bytes", "Bytes verified by the scrubber"),
@@ -160,6 +166,7 @@ impl DataMetrics {
             registered,
             orphans_reported,
             orphan_suspects,
+            strays_reported,
             mirrored: Mutex::new(mirrored),
         }
     }
@@ -194,6 +201,10 @@ impl DataMetrics {
 
     pub fn set_orphan_suspects(&self, n: u64) {
         self.orphan_suspects.set(gauge_i64(n));
+    }
+
+    pub fn add_strays_reported(&self, n: u64) {
+        self.strays_reported.inc_by(n);
     }
 
     /// Sample the store, the scrubber and the heartbeat loop.

@@ -9,6 +9,12 @@
 //! committing it late is refused and uploads again, and the GC deletes this copy.
 //! The grace only spares slow writers a second upload; the mark is what keeps a late
 //! commit from referencing deleted bytes.
+//!
+//! The same pass finds stray copies: chunks files reference while the metadata does not
+//! list this server as a holder (a surplus copy whose delete failed, an upload that
+//! landed after its writer gave up on this server). One seen stray for the grace is
+//! reported (`ReportStrays`); the leader verifies it against the chunk's hash, records
+//! it, and its surplus removal then drops whichever copy the ring wants least.
 
 use crate::meta_link::MetaLink;
 use crate::metrics::DataMetrics;
@@ -75,9 +81,18 @@ fn too_many(ripe: usize, stored: u64) -> bool {
     ripe > ALARM_MIN && ripe as u64 > stored / 2
 }
 
-/// Every stored chunk the metadata says no file references.
-async fn unreferenced(store: &Arc<ChunkStore>, link: &MetaLink) -> Result<Vec<ChunkId>, String> {
-    let mut out = Vec::new();
+/// What one pass over the stored chunks found.
+#[derive(Debug, Default)]
+struct Pass {
+    /// Chunks no file references.
+    unreferenced: Vec<ChunkId>,
+    /// Chunks files reference whose location record does not list this server.
+    strays: Vec<ChunkId>,
+}
+
+/// Ask the metadata about every stored chunk, a batch at a time.
+async fn pass(store: &Arc<ChunkStore>, link: &MetaLink, node: NodeId) -> Result<Pass, String> {
+    let mut out = Pass::default();
     let mut cursor = None;
     loop {
         let s = store.clone();
@@ -86,17 +101,26 @@ async fn unreferenced(store: &Arc<ChunkStore>, link: &MetaLink) -> Result<Vec<Ch
             .map_err(|e| e.to_string())?;
         let Some(&last) = ids.last() else { break };
         let full = ids.len() == MAX_ORPHAN_BATCH;
-        let req = MetaRequest::UnreferencedChunks { chunks: ids };
-        match link.call(&req).await.map_err(|e| e.to_string())? {
-            MetaResponse::ChunkIds(found) => out.extend(found),
-            other => return Err(format!("unexpected answer: {other:?}")),
-        }
+        let strays = MetaRequest::StrayChunks {
+            server: node,
+            chunks: ids.clone(),
+        };
+        out.unreferenced
+            .extend(ask(link, MetaRequest::UnreferencedChunks { chunks: ids }).await?);
+        out.strays.extend(ask(link, strays).await?);
         if !full {
             break;
         }
         cursor = Some(last);
     }
     Ok(out)
+}
+
+async fn ask(link: &MetaLink, req: MetaRequest) -> Result<Vec<ChunkId>, String> {
+    match link.call(&req).await.map_err(|e| e.to_string())? {
+        MetaResponse::ChunkIds(found) => Ok(found),
+        other => Err(format!("unexpected answer: {other:?}")),
+    }
 }
 
 /// Report `ripe` in batches; the chunks the metadata marked as orphans.
@@ -115,6 +139,24 @@ async fn report(link: &MetaLink, node: NodeId, ripe: &[ChunkId]) -> Vec<ChunkId>
     marked
 }
 
+/// Hand `ripe` stray copies to the leader, which verifies and records them; the ones
+/// it took.
+async fn report_strays(link: &MetaLink, node: NodeId, ripe: &[ChunkId]) -> Vec<ChunkId> {
+    let mut taken = Vec::new();
+    for batch in ripe.chunks(MAX_ORPHAN_BATCH) {
+        let req = MetaRequest::ReportStrays {
+            server: node,
+            chunks: batch.to_vec(),
+        };
+        match link.call(&req).await {
+            Ok(MetaResponse::Done) => taken.extend_from_slice(batch),
+            Ok(other) => tracing::warn!(reply = ?other, "stray report refused"),
+            Err(e) => tracing::debug!(error = %e, "stray report not delivered; next pass"),
+        }
+    }
+    taken
+}
+
 /// Sweep forever (nothing when the interval is zero).
 pub async fn run(
     store: Arc<ChunkStore>,
@@ -127,18 +169,30 @@ pub async fn run(
         tracing::info!("orphan sweep disabled (orphan_check_interval = 0)");
         return;
     }
-    let mut suspects = Suspects::default();
+    let mut orphans = Suspects::default();
+    let mut strays = Suspects::default();
     loop {
         tokio::time::sleep(cfg.interval).await;
-        let found = match unreferenced(&store, &link).await {
+        let found = match pass(&store, &link, node).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::debug!(error = %e, "orphan sweep: pass not finished; next time");
                 continue;
             }
         };
-        let ripe = suspects.observe(&found, Instant::now(), cfg.grace);
-        metrics.set_orphan_suspects(suspects.len() as u64);
+        let now = Instant::now();
+        let ripe_strays = strays.observe(&found.strays, now, cfg.grace);
+        if !ripe_strays.is_empty() {
+            let taken = report_strays(&link, node, &ripe_strays).await;
+            tracing::info!(
+                strays = taken.len(),
+                "reported unlisted copies of referenced chunks; the leader records them"
+            );
+            metrics.add_strays_reported(taken.len() as u64);
+            strays.forget(&taken);
+        }
+        let ripe = orphans.observe(&found.unreferenced, now, cfg.grace);
+        metrics.set_orphan_suspects(orphans.len() as u64);
         if ripe.is_empty() {
             continue;
         }
@@ -160,8 +214,8 @@ pub async fn run(
             );
         }
         metrics.add_orphans_reported(marked.len() as u64);
-        suspects.forget(&marked);
-        metrics.set_orphan_suspects(suspects.len() as u64);
+        orphans.forget(&marked);
+        metrics.set_orphan_suspects(orphans.len() as u64);
     }
 }
 

@@ -351,6 +351,8 @@ pub fn request_kind(req: &MetaRequest) -> &'static str {
         MetaRequest::Heartbeat(_) => "heartbeat",
         MetaRequest::Raft(_) => "raft",
         MetaRequest::UnreferencedChunks { .. } => "unreferenced_chunks",
+        MetaRequest::StrayChunks { .. } => "stray_chunks",
+        MetaRequest::ReportStrays { .. } => "report_strays",
         #[allow(unreachable_patterns)]
         _ => "other",
     }

@@ -49,9 +49,27 @@ pub enum MetaRequest {
     /// A data server's sweep for orphans: which of `chunks` (at most
     /// `MAX_ORPHAN_BATCH`) no file references -> `ChunkIds`.
     UnreferencedChunks { chunks: Vec<ChunkId> },
+    /// A data server's sweep for stray copies: which of `chunks` (at most
+    /// `MAX_ORPHAN_BATCH`) files reference while the metadata does not list `server` as
+    /// holding them -> `ChunkIds`.
+    StrayChunks {
+        server: NodeId,
+        chunks: Vec<ChunkId>,
+    },
+    /// `server` holds copies of `chunks` that files reference but the metadata has not
+    /// listed for the sweep's grace (the delete of a surplus copy failed, or an upload
+    /// landed after its writer gave up on it). The leader's reconciler checks each copy
+    /// against the chunk's hash and records it; the surplus removal then keeps the copies
+    /// the ring prefers -> `Done`. Leader only and not durable: copies reported to a
+    /// leader that loses office are reported again by a later sweep.
+    ReportStrays {
+        server: NodeId,
+        chunks: Vec<ChunkId>,
+    },
 }
 
-/// Most chunk ids one `UnreferencedChunks` or `ReportOrphans` may carry.
+/// Most chunk ids one `UnreferencedChunks`, `StrayChunks`, `ReportStrays` or
+/// `ReportOrphans` may carry.
 pub const MAX_ORPHAN_BATCH: usize = 4096;
 
 /// Flags of `Rename`, as renameat2(2) has them.
@@ -434,7 +452,7 @@ pub enum MetaResponse {
         attr: FileAttr,
         dir: FileAttr,
     },
-    /// Chunk ids: the unreferenced ones (`UnreferencedChunks`) or those marked as
-    /// orphans (`ReportOrphans`).
+    /// Chunk ids: the unreferenced ones (`UnreferencedChunks`), the stray copies
+    /// (`StrayChunks`) or those marked as orphans (`ReportOrphans`).
     ChunkIds(Vec<ChunkId>),
 }

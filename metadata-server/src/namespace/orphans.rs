@@ -10,6 +10,7 @@ use super::keys;
 use super::records::{Garbage, Location, Orphan};
 use super::store::{KvRead, StoreError, Table};
 use super::tx::{OpResult, Tx};
+use super::view::View;
 use ferrofs_proto::error::FsError;
 use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_proto::meta_msg::{MetaResponse, MAX_ORPHAN_BATCH};
@@ -36,6 +37,20 @@ pub fn unreferenced(store: &dyn KvRead, chunks: &[ChunkId]) -> OpResult<MetaResp
     let mut out = Vec::new();
     for &chunk in chunks {
         if !referenced(store, chunk)? {
+            out.push(chunk);
+        }
+    }
+    Ok(MetaResponse::ChunkIds(out))
+}
+
+/// `StrayChunks`: those of `chunks` that files reference while their location record
+/// does not list `server` (copies the metadata lost track of).
+pub fn strays(store: &dyn KvRead, server: NodeId, chunks: &[ChunkId]) -> OpResult<MetaResponse> {
+    check_batch(chunks)?;
+    let mut out = Vec::new();
+    for &chunk in chunks {
+        let loc: Option<Location> = store.record(Table::Locations, &keys::location(chunk))?;
+        if loc.is_some_and(|l| !l.servers.contains(&server)) {
             out.push(chunk);
         }
     }

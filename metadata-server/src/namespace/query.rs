@@ -48,6 +48,9 @@ pub fn query(
         MetaRequest::StatFs => stat_fs(store),
         MetaRequest::ClusterMap => cluster_map(store, settings),
         MetaRequest::UnreferencedChunks { chunks } => super::orphans::unreferenced(store, chunks),
+        MetaRequest::StrayChunks { server, chunks } => {
+            super::orphans::strays(store, *server, chunks)
+        }
         _ => Err(FsError::Unsupported.into()),
     }
 }

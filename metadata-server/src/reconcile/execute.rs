@@ -96,6 +96,17 @@ impl Executor {
                 self.stats.moved(len);
                 Ok(())
             }
+            Task::Adopt {
+                chunk,
+                hash,
+                source,
+                target,
+            } => {
+                self.copy_and_record(chunk, hash, &source, &target).await?;
+                self.service.strays.forget(chunk, target.id);
+                tracing::info!(%chunk, server = %target.id, "stray copy verified and recorded");
+                Ok(())
+            }
             Task::RemoveSurplus {
                 chunk,
                 surplus,

@@ -15,16 +15,20 @@ mod execute;
 pub mod plan;
 #[cfg(test)]
 mod plan_rebalance_tests;
+#[cfg(test)]
+mod plan_stray_tests;
 mod stats;
+mod strays;
 mod throttle;
 
 pub use execute::{Executor, TaskError};
 pub use stats::RepairStats;
+pub use strays::Strays;
 
 use crate::namespace;
 use crate::server::MetaService;
 use ferrofs_proto::endpoint::Connector;
-use ferrofs_proto::ids::ChunkId;
+use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_proto::meta_msg::RebalanceSettings;
 use plan::{GarbageChunk, Snapshot, Task};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -87,6 +91,7 @@ pub async fn run(service: Arc<MetaService>, connector: Connector) {
             round(&mut st).await
         } else {
             st.first_seen.clear();
+            st.exec.service.strays.clear();
             false
         };
         tokio::time::sleep(if busy { BUSY_TICK } else { TICK }).await;
@@ -138,7 +143,7 @@ async fn round(st: &mut LoopState) -> bool {
         st.lens.insert(c.id, c.len);
     }
     let live: HashSet<ChunkId> = chunks.iter().map(|c| c.id).collect();
-    let mut locations: BTreeMap<ferrofs_proto::NodeId, u64> = BTreeMap::new();
+    let mut locations: BTreeMap<NodeId, u64> = BTreeMap::new();
     for s in chunks.iter().flat_map(|c| c.servers.iter()) {
         *locations.entry(*s).or_default() += 1;
     }
@@ -156,6 +161,7 @@ async fn round(st: &mut LoopState) -> bool {
             }
         })
         .collect();
+    let strays = current_strays(&service.strays, &chunks);
     let snapshot = Snapshot {
         replication: service.settings.replication as usize,
         vnodes_per_weight: service.settings.vnodes_per_weight,
@@ -163,6 +169,7 @@ async fn round(st: &mut LoopState) -> bool {
         chunks,
         garbage,
         busy,
+        strays,
     };
     let (tasks, summary) = plan::plan(&snapshot);
     st.exec
@@ -177,6 +184,35 @@ async fn round(st: &mut LoopState) -> bool {
         summary.under_replicated_bytes,
     );
     waiting || in_flight > 0
+}
+
+/// The reported stray copies still stray: a pair whose chunk went or whose server is
+/// listed now is forgotten.
+fn current_strays(
+    strays: &Strays,
+    chunks: &[namespace::LiveChunk],
+) -> HashMap<ChunkId, Vec<NodeId>> {
+    let mut reported = strays.snapshot();
+    if reported.is_empty() {
+        return reported;
+    }
+    let listed: HashMap<ChunkId, &[NodeId]> = chunks
+        .iter()
+        .map(|c| (c.id, c.servers.as_slice()))
+        .collect();
+    for (chunk, servers) in reported.iter_mut() {
+        let holders = listed.get(chunk).copied().unwrap_or_default();
+        let live = listed.contains_key(chunk);
+        servers.retain(|server| {
+            let moot = !live || holders.contains(server);
+            if moot {
+                strays.forget(*chunk, *server);
+            }
+            !moot
+        });
+    }
+    reported.retain(|_, servers| !servers.is_empty());
+    reported
 }
 
 /// Start tasks in plan order while slots are free. A copy does not start while a copy of

@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub garbage: Vec<GarbageChunk>,
     /// Chunks with a task still running: planned again only once it ends.
     pub busy: HashSet<ChunkId>,
+    /// Servers reported to hold unlisted (stray) copies, by chunk.
+    pub strays: HashMap<ChunkId, Vec<NodeId>>,
 }
 
 /// A data server as a task addresses it.
@@ -59,6 +61,16 @@ pub enum Task {
     },
     /// Delete an unreferenced chunk on every server that may hold it.
     Collect { chunk: ChunkId, servers: Vec<Peer> },
+    /// A stray copy: `target` holds the chunk but is not listed. Ask it to copy the
+    /// chunk from `source` (which it answers at once when its copy matches `hash`) and
+    /// record it; a later round's surplus removal then drops the copy the ring wants
+    /// least, through the verified path.
+    Adopt {
+        chunk: ChunkId,
+        hash: [u8; 32],
+        source: Peer,
+        target: Peer,
+    },
     /// Rebalance: a chunk with enough copies is not on its ring target set. Ask `target`
     /// (a target server without a copy) to copy it from `source` and record the new copy;
     /// a later round's surplus removal then drops the copy the ring no longer wants.
@@ -77,7 +89,8 @@ impl Task {
             Task::Copy { chunk, .. }
             | Task::RemoveSurplus { chunk, .. }
             | Task::Collect { chunk, .. }
-            | Task::Move { chunk, .. } => *chunk,
+            | Task::Move { chunk, .. }
+            | Task::Adopt { chunk, .. } => *chunk,
         }
     }
 }
@@ -109,8 +122,8 @@ fn may_drop_copy(state: ServerState) -> bool {
     matches!(state, ServerState::Up | ServerState::Draining)
 }
 
-/// The tasks to run now: copies first, fewest live copies first; then surplus removals;
-/// then rebalance moves; then garbage collection. Chunks in `busy` are skipped (but
+/// The tasks to run now: copies first, fewest live copies first; then adoptions of stray
+/// copies; then surplus removals; then rebalance moves; then garbage collection. Chunks in `busy` are skipped (but
 /// counted). Targets come from the ring over the eligible servers: up, weight > 0 (a
 /// draining server takes nothing and its copies count as misplaced).
 pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
@@ -127,6 +140,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     let mut copies: Vec<Task> = Vec::new();
     let mut surplus: Vec<Task> = Vec::new();
     let mut moves: Vec<Task> = Vec::new();
+    let mut adoptions: Vec<Task> = Vec::new();
     for c in &s.chunks {
         let live: Vec<NodeId> = c
             .servers
@@ -150,6 +164,15 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
         }
         if s.busy.contains(&c.id) {
             continue;
+        }
+        // A fully replicated chunk with stray copies: record them first; surplus removal
+        // and moves see the recorded copies next round.
+        if live.len() >= s.replication {
+            let planned = adoptions.len();
+            adoptions.extend(adopt(s, c, &live, &state, &peer));
+            if adoptions.len() > planned {
+                continue;
+            }
         }
         if live.len() < s.replication {
             let Some(source) = live
@@ -229,6 +252,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
         other => (u32::MAX, other.chunk()),
     });
     let mut tasks = copies;
+    tasks.extend(adoptions);
     tasks.extend(surplus);
     tasks.extend(moves);
     for g in &s.garbage {
@@ -250,6 +274,39 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
         });
     }
     (tasks, summary)
+}
+
+/// Adoptions of `c`'s stray copies on up servers, read from an up holder.
+fn adopt(
+    s: &Snapshot,
+    c: &LiveChunk,
+    live: &[NodeId],
+    state: &impl Fn(NodeId) -> ServerState,
+    peer: &impl Fn(NodeId) -> Option<Peer>,
+) -> Vec<Task> {
+    let Some(strays) = s.strays.get(&c.id) else {
+        return Vec::new();
+    };
+    let Some(source) = live
+        .iter()
+        .copied()
+        .find(|n| state(*n) == ServerState::Up)
+        .and_then(peer)
+    else {
+        return Vec::new();
+    };
+    strays
+        .iter()
+        .copied()
+        .filter(|n| !c.servers.contains(n) && state(*n) == ServerState::Up)
+        .filter_map(peer)
+        .map(|target| Task::Adopt {
+            chunk: c.id,
+            hash: c.hash,
+            source: source.clone(),
+            target,
+        })
+        .collect()
 }
 
 /// The ring's target servers for `c` that hold no copy (empty: well placed).

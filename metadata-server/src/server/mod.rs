@@ -48,6 +48,8 @@ pub struct MetaService {
     pub(crate) metrics: Arc<MetaMetrics>,
     /// Progress of the reconciliation loop, for `ferrofs status`.
     pub(crate) repair: Arc<crate::reconcile::RepairStats>,
+    /// Stray copies the data servers reported, waiting for the reconciler (leader only).
+    pub(crate) strays: crate::reconcile::Strays,
     /// Set once the namespace is known to be initialised (root, layout).
     initialised: AtomicBool,
     /// The voter change this leader is running, if any.
@@ -71,6 +73,7 @@ impl MetaService {
             timeouts,
             metrics: Arc::new(MetaMetrics::new()),
             repair: Arc::default(),
+            strays: crate::reconcile::Strays::default(),
             initialised: AtomicBool::new(false),
             membership_jobs: membership::MembershipJobs::default(),
         }
@@ -128,6 +131,7 @@ impl MetaService {
             }
             MetaRequest::Mutate { id, op } => self.mutate(id, op).await,
             MetaRequest::Heartbeat(info) => self.heartbeat(&info),
+            MetaRequest::ReportStrays { server, chunks } => self.report_strays(server, &chunks),
             MetaRequest::StatFs => self.stat_fs().await,
             MetaRequest::ClusterMap => self.cluster_map().await,
             MetaRequest::ClusterStatus => self.cluster_status().await,
@@ -139,7 +143,8 @@ impl MetaService {
             | MetaRequest::GetXattr { .. }
             | MetaRequest::ListXattr { .. }
             | MetaRequest::GetChunks { .. }
-            | MetaRequest::UnreferencedChunks { .. }) => self.read(read).await,
+            | MetaRequest::UnreferencedChunks { .. }
+            | MetaRequest::StrayChunks { .. }) => self.read(read).await,
         }
     }
 }

@@ -5,8 +5,8 @@ use super::MetaService;
 use crate::namespace::ApplyContext;
 use crate::types::{op_name, LogCommand, MetaCommand};
 use ferrofs_proto::attr::Timestamp;
-use ferrofs_proto::meta_msg::{HeartbeatInfo, MetaOp, MetaResponse};
-use ferrofs_proto::{FsError, RequestId};
+use ferrofs_proto::meta_msg::{HeartbeatInfo, MetaOp, MetaResponse, MAX_ORPHAN_BATCH};
+use ferrofs_proto::{ChunkId, FsError, NodeId, RequestId};
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
 
@@ -85,5 +85,27 @@ impl MetaService {
             }
             Err(fwd) => MetaResponse::Error(self.not_leader(&fwd)),
         }
+    }
+
+    /// `ReportStrays`: hand the copies to the reconciler (leader only; not durable).
+    pub(crate) fn report_strays(&self, server: NodeId, chunks: &[ChunkId]) -> MetaResponse {
+        if let Err(fwd) = self.raft.as_leader() {
+            return MetaResponse::Error(self.not_leader(&fwd));
+        }
+        if chunks.len() > MAX_ORPHAN_BATCH {
+            return MetaResponse::Error(FsError::Invalid(format!(
+                "{} chunk ids in one request; at most {MAX_ORPHAN_BATCH}",
+                chunks.len()
+            )));
+        }
+        let taken = self.strays.report(server, chunks);
+        if taken < chunks.len() {
+            tracing::warn!(
+                %server,
+                dropped = chunks.len() - taken,
+                "too many stray copies waiting; the rest are reported again later"
+            );
+        }
+        MetaResponse::Done
     }
 }

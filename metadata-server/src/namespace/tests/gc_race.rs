@@ -39,6 +39,7 @@ fn snapshot(fs: &Fs) -> Snapshot {
             })
             .collect(),
         busy: Default::default(),
+        strays: Default::default(),
     }
 }
 

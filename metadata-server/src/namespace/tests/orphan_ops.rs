@@ -47,6 +47,32 @@ fn only_chunks_without_a_file_are_unreferenced() {
 }
 
 #[test]
+fn stray_copies_are_referenced_chunks_on_servers_not_listed() {
+    let mut fs = Fs::new();
+    let f = fs.create(ROOT, "f");
+    fs.commit(f, 0, 1, &[1, 2], 100);
+    fs.commit(f, 1, 2, &[2, 3], 200);
+    let strays = |fs: &Fs, server: u64| {
+        fs.query(MetaRequest::StrayChunks {
+            server: NodeId(server),
+            chunks: ids(&[1, 2, 7]),
+        })
+    };
+    // Chunk 7 is unreferenced: an orphan, never a stray.
+    assert_eq!(strays(&fs, 1), MetaResponse::ChunkIds(ids(&[2])));
+    assert_eq!(strays(&fs, 2), MetaResponse::ChunkIds(vec![]));
+    assert_eq!(strays(&fs, 4), MetaResponse::ChunkIds(ids(&[1, 2])));
+    let too_many = MetaRequest::StrayChunks {
+        server: NodeId(1),
+        chunks: (0..=MAX_ORPHAN_BATCH as u128).map(ChunkId).collect(),
+    };
+    assert!(matches!(
+        fs.query(too_many),
+        MetaResponse::Error(FsError::Invalid(_))
+    ));
+}
+
+#[test]
 fn a_reported_orphan_goes_to_the_gc_and_is_never_committed_after() {
     let mut fs = Fs::new();
     let f = fs.create(ROOT, "f");
