@@ -175,12 +175,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
             }
         }
         if live.len() < s.replication {
-            let Some(source) = live
-                .iter()
-                .copied()
-                .find(|n| state(*n) == ServerState::Up)
-                .and_then(peer)
-            else {
+            let Some(source) = up_holder(&live, &state, &peer) else {
                 continue;
             };
             let wanted = s.replication - live.len();
@@ -276,6 +271,18 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     (tasks, summary)
 }
 
+/// The first holder that is up: where copies are read from.
+fn up_holder(
+    live: &[NodeId],
+    state: &impl Fn(NodeId) -> ServerState,
+    peer: &impl Fn(NodeId) -> Option<Peer>,
+) -> Option<Peer> {
+    live.iter()
+        .copied()
+        .find(|n| state(*n) == ServerState::Up)
+        .and_then(peer)
+}
+
 /// Adoptions of `c`'s stray copies on up servers, read from an up holder.
 fn adopt(
     s: &Snapshot,
@@ -287,12 +294,7 @@ fn adopt(
     let Some(strays) = s.strays.get(&c.id) else {
         return Vec::new();
     };
-    let Some(source) = live
-        .iter()
-        .copied()
-        .find(|n| state(*n) == ServerState::Up)
-        .and_then(peer)
-    else {
+    let Some(source) = up_holder(live, state, peer) else {
         return Vec::new();
     };
     strays
@@ -318,10 +320,10 @@ fn misplaced(ring: &Ring, c: &LiveChunk, replication: usize) -> Vec<NodeId> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn server(id: u64, state: ServerState) -> DataServerInfo {
+    pub(in crate::reconcile) fn server(id: u64, state: ServerState) -> DataServerInfo {
         DataServerInfo {
             id: NodeId(id),
             addr: format!("127.0.0.1:{}", 7000 + id),

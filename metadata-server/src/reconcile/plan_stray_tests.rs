@@ -1,25 +1,13 @@
 //! The planner's adoption of stray copies (copies of live chunks on servers the
 //! metadata does not list), tested by what it emits and by carrying its tasks out.
 
+use super::plan::tests::server;
 use super::plan::{plan, Snapshot, Task};
 use crate::namespace::LiveChunk;
 use ferrofs_proto::ids::{ChunkId, NodeId};
-use ferrofs_proto::meta_msg::{DataServerInfo, ServerState};
+use ferrofs_proto::meta_msg::ServerState;
 use ferrofs_proto::ring::Ring;
 use std::collections::HashMap;
-
-fn server(id: u64, state: ServerState) -> DataServerInfo {
-    DataServerInfo {
-        id: NodeId(id),
-        addr: format!("127.0.0.1:{}", 7000 + id),
-        zone: String::new(),
-        weight: 1,
-        capacity: 1 << 30,
-        used: 0,
-        chunks: 0,
-        state,
-    }
-}
 
 fn nodes(ids: &[u64]) -> Vec<NodeId> {
     ids.iter().copied().map(NodeId).collect()
