@@ -27,15 +27,17 @@ impl Tuning {
     }
 
     /// Apply to one settings block. A short down_after also shortens suspect_after to at
-    /// most half of it: servers that die together stop heartbeating up to one heartbeat
-    /// apart, and the suspect window between the two is what lets the leader see the
-    /// second one as failing when it declares the first down (repair priority counts only
-    /// copies on up servers, and copies are read only from up servers).
+    /// most two thirds of it: servers that die together stop heartbeating up to one
+    /// heartbeat apart, and the suspect window between the two is what lets the leader see
+    /// the second one as failing when it declares the first down (repair priority counts
+    /// only copies on up servers, and copies are read only from up servers). Not shorter:
+    /// a suspect server takes no new copies, so a busy test machine's late heartbeat
+    /// would degrade writes.
     pub fn apply(&self, cfg: &mut MetaConfig) {
         let c = &mut cfg.cluster;
         if let Some(d) = self.down_after {
             c.down_after = d;
-            c.suspect_after = c.suspect_after.min(d / 2);
+            c.suspect_after = c.suspect_after.min(d - d / 3);
         }
         if let Some(g) = self.gc_grace {
             c.gc_grace = g;
@@ -97,7 +99,7 @@ mod tests {
             ..ClusterSettings::default()
         };
         let t = Tuning {
-            down_after: Some(Duration::from_secs(2)),
+            down_after: Some(Duration::from_secs(3)),
             gc_grace: Some(Duration::from_secs(1)),
             chunk_size: None,
             orphan_grace: None,
@@ -110,8 +112,8 @@ mod tests {
         .expect("config");
         std::mem::swap(&mut cfg.cluster, &mut settings);
         t.apply(&mut cfg);
-        assert_eq!(cfg.cluster.down_after, Duration::from_secs(2));
-        assert_eq!(cfg.cluster.suspect_after, Duration::from_secs(1));
+        assert_eq!(cfg.cluster.down_after, Duration::from_secs(3));
+        assert_eq!(cfg.cluster.suspect_after, Duration::from_secs(2));
         assert_eq!(cfg.cluster.gc_grace, Duration::from_secs(1));
     }
 }
