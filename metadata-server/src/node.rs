@@ -84,6 +84,7 @@ pub fn bind(cfg: &MetaConfig) -> Result<quinn::Endpoint, MetaError> {
 pub struct MetaNode {
     raft: MetaRaft,
     sm: StateMachine,
+    service: Arc<MetaService>,
     endpoint: quinn::Endpoint,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     local_addr: SocketAddr,
@@ -146,13 +147,18 @@ impl MetaNode {
             service.clone(),
             Connector::new(endpoint.clone()),
         ));
-        let watch = tokio::spawn(watch_leadership(service));
+        let dedup_sweep = tokio::spawn(crate::server::dedup_sweep::run(service.clone()));
+        let watch = tokio::spawn(watch_leadership(service.clone()));
         tracing::info!(node = id, addr = %local_addr, "metadata server started");
         Ok(MetaNode {
             raft,
             sm,
+            service,
             endpoint,
-            tasks: tasks.into_iter().chain([serve, watch, reconcile]).collect(),
+            tasks: tasks
+                .into_iter()
+                .chain([serve, watch, reconcile, dedup_sweep])
+                .collect(),
             local_addr,
             http_addr,
         })
@@ -164,6 +170,11 @@ impl MetaNode {
 
     pub fn state_machine(&self) -> &StateMachine {
         &self.sm
+    }
+
+    /// The request handlers (tests run the leader's periodic work through it).
+    pub fn service(&self) -> &Arc<MetaService> {
+        &self.service
     }
 
     /// The bound UDP address.

@@ -1,9 +1,10 @@
 //! The Raft type configuration: what a log entry carries and what applying it returns.
 
 use crate::namespace::ApplyContext;
+use ferrofs_proto::attr::Timestamp;
 use ferrofs_proto::config::ClusterSettings;
 use ferrofs_proto::meta_msg::{MetaOp, MetaResponse};
-use ferrofs_proto::RequestId;
+use ferrofs_proto::{ClientId, RequestId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -30,6 +31,14 @@ pub enum LogCommand {
         ctx: ApplyContext,
         settings: ClusterSettings,
     },
+    /// Drop the dedup records of `clients` last seen before `before` (the leader's
+    /// sweep lists them; see `store::dedup`). `now` starts the clock of a client that
+    /// has no last-seen time yet.
+    ExpireDedup {
+        clients: Vec<ClientId>,
+        before: Timestamp,
+        now: Timestamp,
+    },
 }
 
 impl fmt::Display for LogCommand {
@@ -37,6 +46,9 @@ impl fmt::Display for LogCommand {
         match self {
             LogCommand::Meta(cmd) => cmd.fmt(f),
             LogCommand::Init { .. } => write!(f, "Init"),
+            LogCommand::ExpireDedup { clients, .. } => {
+                write!(f, "ExpireDedup({} clients)", clients.len())
+            }
         }
     }
 }

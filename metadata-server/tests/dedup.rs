@@ -4,6 +4,7 @@
 mod common;
 
 use common::{lookup, TestCluster};
+use ferrofs_meta::server::dedup_sweep::{sweep, RETENTION};
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse};
 use ferrofs_proto::{FsError, InodeId};
 use std::time::Duration;
@@ -74,4 +75,32 @@ async fn same_request_id_is_applied_once() {
     assert_eq!(refused, MetaResponse::Error(FsError::NotFound));
     assert_eq!(cluster.call_leader(&rmdir).await, refused);
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leaders_sweep_drops_the_records_of_idle_clients_on_every_voter() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.wait_leader(Duration::from_secs(20)).await;
+    let mkdir = cluster.mkdir("swept");
+    let first = cluster.call(leader, &mkdir).await;
+    assert!(matches!(first, MetaResponse::Added { .. }), "{first:?}");
+    assert_eq!(cluster.call(leader, &mkdir).await, first, "deduplicated");
+
+    // A day's retention is what the loop uses; none lists this client as idle now.
+    let service = cluster.node(leader).service().clone();
+    let swept = sweep(&service, RETENTION).await.expect("sweep");
+    assert_eq!(swept, 0);
+    assert_eq!(cluster.call(leader, &mkdir).await, first, "kept");
+
+    // With no retention every client is idle: its records go through the log.
+    let swept = sweep(&service, Duration::ZERO).await.expect("sweep");
+    assert!(swept >= 1, "the test client was listed");
+    // Every voter applied it: a new leader also treats the retry as a new request.
+    cluster.stop(leader).await;
+    cluster.wait_leader(Duration::from_secs(20)).await;
+    assert_eq!(
+        cluster.call_leader(&mkdir).await,
+        MetaResponse::Error(FsError::Exists),
+        "the retry is a new request once its client's records are gone"
+    );
 }

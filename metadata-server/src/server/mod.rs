@@ -5,6 +5,7 @@
 pub mod ack_early;
 mod admin;
 mod cluster;
+pub mod dedup_sweep;
 mod errors;
 pub mod liveness;
 mod membership;

@@ -55,6 +55,16 @@ pub fn apply_entry(sm: &SmDb, entry: &Entry) -> Result<MetaResponse, io::Error> 
             }
         }
         EntryPayload::Normal(LogCommand::Meta(ref cmd)) => apply_command(sm, cmd, &mut batch)?,
+        EntryPayload::Normal(LogCommand::ExpireDedup {
+            ref clients,
+            before,
+            now,
+        }) => {
+            let view = SmView::live(sm);
+            let dropped = dedup::expire(&view, &mut batch, sm.cf(CF_DEDUP)?, clients, before, now)?;
+            tracing::debug!(dropped, "dedup records of idle clients dropped");
+            MetaResponse::Done
+        }
     };
     batch.put_cf(meta_cf, KEY_LAST_APPLIED, codec::encode(&log_id)?);
     sm.db().write(batch).map_err(super::io_err)?;
@@ -89,7 +99,7 @@ fn apply_command(
         Err(e) => store_failure(e)?,
     };
     if let Some(id) = cmd.request_id {
-        dedup::record(batch, sm.cf(CF_DEDUP)?, id, &response)?;
+        dedup::record(batch, sm.cf(CF_DEDUP)?, id, &response, cmd.ctx.now)?;
     }
     Ok(response)
 }

@@ -4,6 +4,8 @@
 mod apply;
 pub mod codec;
 mod dedup;
+#[cfg(test)]
+mod dedup_tests;
 pub mod digest;
 pub mod format;
 mod log_store;
@@ -12,6 +14,8 @@ mod snapshot_dir;
 pub mod snapshot_file;
 mod state_machine;
 mod wal_sync;
+
+pub use dedup::stale_clients;
 
 pub use log_store::LogStore;
 pub use sm_db::{SmDb, SmView};

@@ -117,6 +117,19 @@ impl<'a> SmView<'a> {
             .map_err(io_err)
     }
 
+    /// The first key of a column family at or after `from`.
+    pub fn first_key_from(&self, cf: &str, from: &[u8]) -> Result<Option<Vec<u8>>, io::Error> {
+        let mut iter = self.sm.db.iterator_cf_opt(
+            self.sm.cf(cf)?,
+            self.read_opts(),
+            IteratorMode::From(from, Direction::Forward),
+        );
+        match iter.next() {
+            Some(item) => Ok(Some(item.map_err(io_err)?.0.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// Visit every pair of a column family in key order.
     pub fn for_each(
         &self,
