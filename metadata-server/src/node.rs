@@ -147,7 +147,7 @@ impl MetaNode {
             service.clone(),
             Connector::new(endpoint.clone()),
         ));
-        let dedup_sweep = tokio::spawn(crate::server::dedup_sweep::run(service.clone()));
+        let housekeeping = tokio::spawn(crate::server::housekeeping::run(service.clone()));
         let watch = tokio::spawn(watch_leadership(service.clone()));
         tracing::info!(node = id, addr = %local_addr, "metadata server started");
         Ok(MetaNode {
@@ -157,7 +157,7 @@ impl MetaNode {
             endpoint,
             tasks: tasks
                 .into_iter()
-                .chain([serve, watch, reconcile, dedup_sweep])
+                .chain([serve, watch, reconcile, housekeeping])
                 .collect(),
             local_addr,
             http_addr,

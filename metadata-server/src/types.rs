@@ -4,7 +4,7 @@ use crate::namespace::ApplyContext;
 use ferrofs_proto::attr::Timestamp;
 use ferrofs_proto::config::ClusterSettings;
 use ferrofs_proto::meta_msg::{MetaOp, MetaResponse};
-use ferrofs_proto::{ClientId, RequestId};
+use ferrofs_proto::{ChunkId, ClientId, RequestId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -39,6 +39,13 @@ pub enum LogCommand {
         before: Timestamp,
         now: Timestamp,
     },
+    /// Drop the orphan marks of `chunks` made before `before` (the leader's
+    /// housekeeping lists them; see `namespace::orphans`).
+    ExpireOrphanMarks {
+        chunks: Vec<ChunkId>,
+        before: Timestamp,
+        now: Timestamp,
+    },
 }
 
 impl fmt::Display for LogCommand {
@@ -48,6 +55,9 @@ impl fmt::Display for LogCommand {
             LogCommand::Init { .. } => write!(f, "Init"),
             LogCommand::ExpireDedup { clients, .. } => {
                 write!(f, "ExpireDedup({} clients)", clients.len())
+            }
+            LogCommand::ExpireOrphanMarks { chunks, .. } => {
+                write!(f, "ExpireOrphanMarks({} chunks)", chunks.len())
             }
         }
     }

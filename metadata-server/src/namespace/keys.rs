@@ -98,6 +98,13 @@ pub fn garbage_id_of(key: &[u8]) -> Result<ChunkId, StoreError> {
     chunk_id_of(Table::Sys, rest)
 }
 
+pub fn orphan_id_of(key: &[u8]) -> Result<ChunkId, StoreError> {
+    let rest = key
+        .strip_prefix(SYS_ORPHAN_PREFIX)
+        .ok_or_else(|| corrupt(Table::Sys, "orphan", key))?;
+    chunk_id_of(Table::Sys, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,6 +286,26 @@ pub fn remove_replica(
     })
 }
 
+/// Orphan marks made before `before` (see `orphans::old_marks`).
+pub fn old_orphan_marks(
+    store: &dyn KvRead,
+    after: Option<ChunkId>,
+    before: Timestamp,
+    max: usize,
+) -> Result<(Vec<ChunkId>, Option<ChunkId>), StoreError> {
+    orphans::old_marks(store, after, before, max)
+}
+
+/// Drop the orphan marks of `chunks` made before `before`; the number dropped.
+pub fn expire_orphan_marks(
+    store: &mut Overlay<'_>,
+    now: Timestamp,
+    chunks: &[ChunkId],
+    before: Timestamp,
+) -> Result<Result<usize, FsError>, StoreError> {
+    run(store, now, |tx| orphans::expire_marks(tx, chunks, before))
+}
+
 /// Up to `limit` chunks no file references, after `after`, with the servers that may hold
 /// a copy: the GC deletes them there, then calls `garbage_deleted`.
 pub fn garbage(

@@ -4,16 +4,25 @@
 //! report it (`ReportOrphans`). The report marks the chunk, so that a late commit of it
 //! is refused and the writer uploads its bytes again, and puts it on the garbage list
 //! for the GC to delete from the reporting server.
+//!
+//! A mark is kept for a week after the report (`server/orphan_mark_sweep.rs`) (`old_marks` lists the older
+//! ones for the leader's housekeeping, `expire_marks` drops them): only a writer that
+//! uploaded a chunk, then stalled for longer than the sweep's grace and that time, could
+//! still try to commit it.
 
 use super::chunks::merge_servers;
 use super::keys;
 use super::records::{Garbage, Location, Orphan};
-use super::store::{KvRead, StoreError, Table};
+use super::store::{successor, KvRead, StoreError, Table};
 use super::tx::{OpResult, Tx};
 use super::view::View;
+use ferrofs_proto::attr::Timestamp;
 use ferrofs_proto::error::FsError;
 use ferrofs_proto::ids::{ChunkId, NodeId};
 use ferrofs_proto::meta_msg::{MetaResponse, MAX_ORPHAN_BATCH};
+
+/// Marks read per scan of `old_marks`.
+const SCAN_PAGE: usize = 1024;
 
 fn check_batch(chunks: &[ChunkId]) -> Result<(), FsError> {
     if chunks.len() > MAX_ORPHAN_BATCH {
@@ -80,6 +89,56 @@ pub fn report(tx: &mut Tx<'_>, server: NodeId, chunks: &[ChunkId]) -> OpResult<M
         marked.push(chunk);
     }
     Ok(MetaResponse::ChunkIds(marked))
+}
+
+/// Up to `max` orphan marks made before `before`, after `after` in id order, and where
+/// the next page starts (`None`: no more marks).
+pub fn old_marks(
+    store: &dyn KvRead,
+    after: Option<ChunkId>,
+    before: Timestamp,
+    max: usize,
+) -> Result<(Vec<ChunkId>, Option<ChunkId>), StoreError> {
+    let mut start = match after {
+        Some(id) => successor(&keys::orphan(id)),
+        None => keys::SYS_ORPHAN_PREFIX.to_vec(),
+    };
+    let mut old = Vec::new();
+    loop {
+        let page = store.scan(Table::Sys, keys::SYS_ORPHAN_PREFIX, &start, SCAN_PAGE)?;
+        for (key, value) in &page {
+            let mark: Orphan = super::records::decode(Table::Sys, value)?;
+            if mark.since < before {
+                let id = keys::orphan_id_of(key)?;
+                old.push(id);
+                if old.len() >= max {
+                    return Ok((old, Some(id)));
+                }
+            }
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == SCAN_PAGE => start = successor(last),
+            _ => return Ok((old, None)),
+        }
+    }
+}
+
+/// Drop the orphan marks of `chunks` made before `before` (a mark made since is kept).
+/// The number dropped.
+pub fn expire_marks(tx: &mut Tx<'_>, chunks: &[ChunkId], before: Timestamp) -> OpResult<usize> {
+    check_batch(chunks)?;
+    let mut dropped = 0;
+    for &chunk in chunks {
+        let key = keys::orphan(chunk);
+        if tx
+            .read::<Orphan>(Table::Sys, &key)?
+            .is_some_and(|m| m.since < before)
+        {
+            tx.kv.delete(Table::Sys, key);
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
 }
 
 /// Was `chunk` reported as an orphan? Then no commit may reference it.

@@ -1,43 +1,23 @@
-//! The leader's sweep of idle clients' dedup records (`store::dedup`): every
-//! `SWEEP_INTERVAL` it lists the clients not seen for `RETENTION` and proposes
+//! The leader's sweep of idle clients' dedup records (`store::dedup`), run by
+//! `housekeeping`: it lists the clients not seen for `RETENTION` and proposes
 //! `ExpireDedup` for them, a page at a time. Without it every process that ever wrote
 //! (each CLI run is one) left up to `WINDOW` records behind for good.
 
 use super::MetaService;
 use crate::store::stale_clients;
 use crate::types::LogCommand;
-use ferrofs_proto::attr::Timestamp;
 use ferrofs_proto::{ClientId, FsError};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a client's records outlive its last mutation. Retries come within a
 /// client's failover timeout, seconds; a day leaves room for a paused process.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
-const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Clients per `ExpireDedup` command.
 const PAGE: usize = 1000;
 
-/// Sweep forever; works only while this node is the leader.
-pub async fn run(service: Arc<MetaService>) {
-    loop {
-        tokio::time::sleep(SWEEP_INTERVAL).await;
-        if service.raft.as_leader().is_err() {
-            continue;
-        }
-        match sweep(&service, RETENTION).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(clients = n, "dedup records of idle clients dropped"),
-            Err(e) => tracing::debug!(error = %e, "dedup sweep stopped; next time"),
-        }
-    }
-}
-
 /// One pass over every client: the number of clients listed as stale.
 pub async fn sweep(service: &MetaService, retention: Duration) -> Result<usize, FsError> {
-    let now = Timestamp::now();
-    let age = i128::try_from(retention.as_nanos()).unwrap_or(i128::MAX);
-    let before = Timestamp(now.0.saturating_sub(age));
+    let (now, before) = super::housekeeping::cutoff(retention);
     let mut first = ClientId(0);
     let mut total = 0;
     loop {

@@ -7,8 +7,10 @@ mod admin;
 mod cluster;
 pub mod dedup_sweep;
 mod errors;
+pub mod housekeeping;
 pub mod liveness;
 mod membership;
+pub mod orphan_mark_sweep;
 mod reads;
 mod writes;
 

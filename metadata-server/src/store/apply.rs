@@ -65,6 +65,23 @@ pub fn apply_entry(sm: &SmDb, entry: &Entry) -> Result<MetaResponse, io::Error> 
             tracing::debug!(dropped, "dedup records of idle clients dropped");
             MetaResponse::Done
         }
+        EntryPayload::Normal(LogCommand::ExpireOrphanMarks {
+            ref chunks,
+            before,
+            now,
+        }) => {
+            let view = SmView::live(sm);
+            let mut overlay = Overlay::new(&view);
+            match namespace::expire_orphan_marks(&mut overlay, now, chunks, before) {
+                Ok(Ok(dropped)) => {
+                    write_overlay(sm, &mut batch, overlay)?;
+                    tracing::debug!(dropped, "old orphan marks dropped");
+                    MetaResponse::Done
+                }
+                Ok(Err(e)) => MetaResponse::Error(e),
+                Err(e) => store_failure(e)?,
+            }
+        }
     };
     batch.put_cf(meta_cf, KEY_LAST_APPLIED, codec::encode(&log_id)?);
     sm.db().write(batch).map_err(super::io_err)?;

@@ -2,7 +2,7 @@
 //! by `ReportOrphans`, put on the garbage list, and never committed afterwards.
 
 use super::fixture::*;
-use crate::namespace::{garbage, garbage_deleted};
+use crate::namespace::{expire_orphan_marks, garbage, garbage_deleted, old_orphan_marks};
 use ferrofs_proto::attr::Timestamp;
 use ferrofs_proto::error::FsError;
 use ferrofs_proto::ids::{ChunkId, NodeId};
@@ -138,4 +138,39 @@ fn an_oversized_batch_is_refused_and_changes_nothing() {
         MetaResponse::Error(FsError::Invalid(_))
     ));
     assert!(fs.garbage().is_empty());
+}
+
+#[test]
+fn marks_older_than_the_cutoff_are_listed_a_page_at_a_time_and_dropped() {
+    let mut fs = Fs::new();
+    report(&mut fs, 1, &[5, 6, 7]);
+    let cutoff = Timestamp(fs.now().0 + 1);
+    report(&mut fs, 1, &[8]); // made after the cutoff: young
+    let old = |fs: &Fs, after: Option<u128>, max: usize| {
+        let (ids, next) =
+            old_orphan_marks(&fs.store, after.map(ChunkId), cutoff, max).expect("scan");
+        (
+            ids.into_iter().map(|c| c.0).collect::<Vec<_>>(),
+            next.map(|c| c.0),
+        )
+    };
+    assert_eq!(old(&fs, None, 10), (vec![5, 6, 7], None));
+    assert_eq!(old(&fs, None, 2), (vec![5, 6], Some(6)));
+    assert_eq!(old(&fs, Some(6), 2), (vec![7], None));
+
+    // The leader listed 5 and 8 (8 only by mistake): only the old mark goes.
+    let now = fs.now();
+    let dropped = fs.mutate(|o| expire_orphan_marks(o, now, &ids(&[5, 8]), cutoff));
+    assert_eq!(dropped, Ok(1));
+    assert_eq!(old(&fs, None, 10), (vec![6, 7], None));
+    // Marks 6, 7 and 8 still refuse a late commit; 5's may commit again after a week.
+    let f = fs.create(ROOT, "f");
+    let late = |chunk| MetaOp::CommitChunks {
+        ino: f,
+        chunks: vec![chunk_at(0, chunk, &[1, 2])],
+        min_size: 100,
+        mtime: Timestamp(9),
+    };
+    assert_eq!(fs.err(late(8)), FsError::ChunkCollected(ChunkId(8)));
+    assert_eq!(fs.err(late(6)), FsError::ChunkCollected(ChunkId(6)));
 }
