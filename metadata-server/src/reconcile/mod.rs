@@ -201,10 +201,10 @@ fn current_strays(
         .map(|c| (c.id, c.servers.as_slice()))
         .collect();
     for (chunk, servers) in reported.iter_mut() {
-        let holders = listed.get(chunk).copied().unwrap_or_default();
-        let live = listed.contains_key(chunk);
+        // No longer live, or listed on this server since: nothing to adopt.
+        let holders = listed.get(chunk);
         servers.retain(|server| {
-            let moot = !live || holders.contains(server);
+            let moot = holders.is_none_or(|h| h.contains(server));
             if moot {
                 strays.forget(*chunk, *server);
             }
