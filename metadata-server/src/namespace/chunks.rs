@@ -47,6 +47,7 @@ pub fn commit(
     for c in chunks {
         let key = keys::chunk(ino, c.index);
         let old: Option<ChunkRef> = tx.read(Table::Chunks, &key)?;
+        tx.count_inline(inline_len(Some(&c.chunk)), inline_len(old.as_ref()))?;
         match old {
             // Inline bytes live in the chunk record itself: no location, no references.
             old if c.chunk.is_inline() => {
@@ -71,6 +72,13 @@ pub fn commit(
     inode.ctime = tx.now;
     tx.put_inode(ino, &inode)?;
     Ok(MetaResponse::Attr(inode.attr(ino)))
+}
+
+/// Bytes a chunk record keeps inline (0 for a chunk on data servers).
+fn inline_len(chunk: Option<&ChunkRef>) -> u64 {
+    chunk
+        .and_then(|c| c.inline.as_ref())
+        .map_or(0, |b| b.len() as u64)
 }
 
 /// `CommitOver` (and `CommitPatch`, with a base and no growth): `CommitChunks` of
@@ -107,6 +115,7 @@ pub fn truncate(tx: &mut Tx<'_>, ino: InodeId, size: u64) -> Result<(), StoreErr
         let full = page.len() == PAGE;
         for (key, value) in page {
             let chunk: ChunkRef = super::records::decode(Table::Chunks, &value)?;
+            tx.count_inline(0, inline_len(Some(&chunk)))?;
             tx.kv.delete(Table::Chunks, key);
             release(tx, chunk.id)?;
         }

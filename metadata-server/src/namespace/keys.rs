@@ -43,6 +43,8 @@ pub fn server(node: NodeId) -> Vec<u8> {
 /// Table::Sys keys.
 pub const SYS_NEXT_INO: &[u8] = b"next_ino";
 pub const SYS_COUNTERS: &[u8] = b"counters";
+/// Bytes of small files kept inline in chunk records (`records::InlineUse`).
+pub const SYS_INLINE_USE: &[u8] = b"inline_use";
 pub const SYS_LAYOUT: &[u8] = b"layout";
 /// Prefix of the garbage list: `gc/` + ChunkId (BE u128) -> servers that may hold it.
 pub const SYS_GC_PREFIX: &[u8] = b"gc/";

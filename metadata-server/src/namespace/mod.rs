@@ -286,6 +286,11 @@ pub fn remove_replica(
     })
 }
 
+/// Bytes of small files kept inline in chunk records (counted in `df`'s use).
+pub fn inline_bytes(store: &dyn KvRead) -> Result<u64, StoreError> {
+    Ok(tx::load_inline_use(store)?.bytes)
+}
+
 /// Orphan marks made before `before` (see `orphans::old_marks`).
 pub fn old_orphan_marks(
     store: &dyn KvRead,

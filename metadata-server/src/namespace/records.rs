@@ -151,6 +151,14 @@ pub struct Counters {
     pub logical_bytes: u64,
 }
 
+/// Bytes kept inline in chunk records (Table::Sys `inline_use`), counted in `df`'s use.
+/// Its own record, not a `Counters` field, so stored counters still decode; a
+/// namespace written before it existed counts only inline bytes written since.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineUse {
+    pub bytes: u64,
+}
+
 /// Cluster-wide layout parameters the namespace needs to apply ops (Table::Sys `layout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {

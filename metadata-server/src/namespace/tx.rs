@@ -2,7 +2,7 @@
 //! a failed op leaves no writes), the leader's clock, the layout and the counters.
 
 use super::keys;
-use super::records::{self, Counters, Dentry, Inode, Layout};
+use super::records::{self, Counters, Dentry, InlineUse, Inode, Layout};
 use super::store::{KvRead, Overlay, StoreError, Table, Write};
 use super::view::View;
 use ferrofs_proto::attr::{FileKind, Timestamp};
@@ -39,6 +39,8 @@ pub struct Tx<'s> {
     pub layout: Layout,
     counters: Counters,
     counters_at_start: Counters,
+    /// Inline bytes before and after this op, read on first use only.
+    inline_use: Option<(InlineUse, InlineUse)>,
 }
 
 impl<'s> Tx<'s> {
@@ -51,6 +53,7 @@ impl<'s> Tx<'s> {
             layout,
             counters,
             counters_at_start: counters,
+            inline_use: None,
         })
     }
 
@@ -60,7 +63,29 @@ impl<'s> Tx<'s> {
             let bytes = records::encode(Table::Sys, &self.counters)?;
             self.kv.put(Table::Sys, keys::SYS_COUNTERS.to_vec(), bytes);
         }
+        if let Some((_, now)) = self.inline_use.filter(|(start, now)| start != now) {
+            let bytes = records::encode(Table::Sys, &now)?;
+            self.kv
+                .put(Table::Sys, keys::SYS_INLINE_USE.to_vec(), bytes);
+        }
         Ok(self.kv.into_writes())
+    }
+
+    /// Inline bytes stored change by `added - removed`.
+    pub fn count_inline(&mut self, added: u64, removed: u64) -> Result<(), StoreError> {
+        if added == removed {
+            return Ok(());
+        }
+        let (start, mut now) = match self.inline_use {
+            Some(pair) => pair,
+            None => {
+                let stored = load_inline_use(&self.kv)?;
+                (stored, stored)
+            }
+        };
+        now.bytes = now.bytes.saturating_add(added).saturating_sub(removed);
+        self.inline_use = Some((start, now));
+        Ok(())
     }
 
     pub fn counters(&mut self) -> &mut Counters {
@@ -186,6 +211,12 @@ impl<'s> Tx<'s> {
 pub fn load_counters(store: &dyn KvRead) -> Result<Counters, StoreError> {
     Ok(store
         .record(Table::Sys, keys::SYS_COUNTERS)?
+        .unwrap_or_default())
+}
+
+pub fn load_inline_use(store: &dyn KvRead) -> Result<InlineUse, StoreError> {
+    Ok(store
+        .record(Table::Sys, keys::SYS_INLINE_USE)?
         .unwrap_or_default())
 }
 

@@ -62,13 +62,24 @@ impl MetaService {
                         .iter()
                         .filter(|s| !matches!(s.state, ServerState::Down | ServerState::Removed));
                     st.capacity = serving.clone().map(|s| s.capacity).sum();
-                    st.used = serving.map(|s| s.used).sum();
+                    // Live usage from heartbeats, plus small files kept in the metadata.
+                    let live: u64 = serving.map(|s| s.used).sum();
+                    st.used = live.saturating_add(self.inline_bytes().await?);
                     Ok(MetaResponse::StatFs(st))
                 }
                 other => Ok(other),
             }
         };
         result.await.unwrap_or_else(MetaResponse::Error)
+    }
+
+    /// Bytes of small files kept inline in the metadata.
+    async fn inline_bytes(&self) -> Result<u64, FsError> {
+        self.sm
+            .read(|view| namespace::inline_bytes(view))
+            .await
+            .map_err(|e| FsError::Internal(e.to_string()))?
+            .map_err(|e| FsError::Internal(e.to_string()))
     }
 
     pub(crate) async fn cluster_status(&self) -> MetaResponse {

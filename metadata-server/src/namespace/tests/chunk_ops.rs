@@ -245,6 +245,14 @@ fn commit_op(ino: InodeId, chunk: ferrofs_proto::attr::ChunkLocation, size: u64)
     }
 }
 
+/// What `df` shows as used with no data servers registered: the inline bytes.
+fn inline_used(fs: &Fs) -> u64 {
+    match fs.query(MetaRequest::StatFs) {
+        MetaResponse::StatFs(s) => s.used,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn inline_chunks_keep_their_bytes_in_the_chunk_list_and_need_no_servers() {
     let mut fs = Fs::new();
@@ -264,9 +272,15 @@ fn inline_chunks_keep_their_bytes_in_the_chunk_list_and_need_no_servers() {
     assert!(servers_of(&fs, 5).is_empty());
     // Committed again (a retry) and replaced by another inline chunk: no garbage, ever.
     fs.ok_attr(commit_op(f, inline_at(0, 5, b"hello"), 5));
+    assert_eq!(
+        inline_used(&fs),
+        5,
+        "counted once, also when committed again"
+    );
     fs.ok_attr(commit_op(f, inline_at(0, 6, b"hello, world"), 12));
     assert_eq!(fs.chunks(f), vec![(0, 6)]);
     assert!(fs.garbage().is_empty());
+    assert_eq!(inline_used(&fs), 12, "df counts the inline bytes");
     fs.check();
 }
 
@@ -275,8 +289,10 @@ fn a_file_moves_between_inline_and_stored_chunks() {
     let mut fs = Fs::new();
     let f = fs.create(ROOT, "grows");
     fs.ok_attr(commit_op(f, inline_at(0, 1, b"small"), 5));
+    assert_eq!(inline_used(&fs), 5);
     // Grown past the inline limit: a stored chunk replaces the inline one.
     fs.commit(f, 0, 2, &[1, 2], CHUNK);
+    assert_eq!(inline_used(&fs), 0);
     assert_eq!(fs.chunks(f), vec![(0, 2)]);
     assert!(
         fs.garbage().is_empty(),
@@ -285,6 +301,7 @@ fn a_file_moves_between_inline_and_stored_chunks() {
     assert_eq!(servers_of(&fs, 2), vec![1, 2]);
     // Shrunk again: the stored chunk goes to the garbage list.
     fs.ok_attr(commit_op(f, inline_at(0, 3, b"tiny"), 4));
+    assert_eq!(inline_used(&fs), 4);
     assert_eq!(fs.garbage(), vec![2]);
     assert_eq!(fs.counts().chunks, 0);
     // Deleting the file drops the inline chunk with it.
@@ -293,6 +310,7 @@ fn a_file_moves_between_inline_and_stored_chunks() {
         name: b"grows".to_vec(),
     });
     assert_eq!(fs.garbage(), vec![2]);
+    assert_eq!(inline_used(&fs), 0);
     fs.check();
 }
 

@@ -3,6 +3,7 @@
 
 use crate::namespace::keys;
 use crate::namespace::records::{decode, Counters, Dentry, Garbage, Inode, Location};
+use crate::namespace::tx::load_inline_use;
 use crate::namespace::{counts, MemStore, Table};
 use ferrofs_proto::attr::{ChunkRef, FileKind};
 use ferrofs_proto::ids::{ChunkId, InodeId};
@@ -57,6 +58,7 @@ pub fn check(store: &MemStore, replication: u32) {
         }
     }
     let mut refs: BTreeMap<ChunkId, u64> = BTreeMap::new();
+    let mut inline_bytes = 0;
     for (k, v) in store.dump(Table::Chunks) {
         let ino = InodeId(u64::from_be_bytes(k[..8].try_into().expect("ino")));
         assert!(
@@ -71,6 +73,7 @@ pub fn check(store: &MemStore, replication: u32) {
                 "inline chunk {} holds its length",
                 c.id
             );
+            inline_bytes += c.len;
             continue; // no location record, no references
         }
         *refs.entry(c.id).or_default() += 1;
@@ -112,4 +115,9 @@ pub fn check(store: &MemStore, replication: u32) {
         logical_bytes: got.logical_bytes,
     };
     assert_eq!(got, expect, "stored counters match a recount");
+    assert_eq!(
+        load_inline_use(store).expect("inline use").bytes,
+        inline_bytes,
+        "stored inline bytes match a recount"
+    );
 }
