@@ -350,6 +350,9 @@ pub struct DevUpArgs {
     /// orphan (they check twice per grace).
     #[arg(long, hide = true, value_parser = humantime::parse_duration)]
     pub orphan_grace: Option<std::time::Duration>,
+    /// Tests: how long a mount that stopped renewing keeps its file locks (at least 3s).
+    #[arg(long, hide = true, value_parser = humantime::parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

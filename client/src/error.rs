@@ -98,6 +98,8 @@ pub fn fs_errno(err: &FsError) -> i32 {
         FsError::NotPermitted => libc::EPERM,
         FsError::NoAttr => libc::ENODATA,
         FsError::NoSpace => libc::ENOSPC,
+        FsError::WouldBlock => libc::EAGAIN,
+        FsError::TooManyLocks => libc::ENOLCK,
         // Not EAGAIN: event loops read that as "would block" and spin.
         FsError::NotLeader { .. }
         | FsError::Unavailable(_)

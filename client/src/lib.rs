@@ -19,6 +19,7 @@ mod client;
 mod data_io;
 mod data_servers;
 mod error;
+mod locks;
 mod meta_link;
 mod namespace;
 mod patch;
@@ -36,6 +37,7 @@ mod write_stream;
 
 pub use client::Client;
 pub use error::ClientError;
+pub use locks::{Lock, LockKind};
 pub use namespace::Added;
 pub use path::{split_path, MAX_SYMLINK_HOPS};
 pub use read::MAX_READ_AT_BYTES;
@@ -44,6 +46,7 @@ pub use ferrofs_proto::attr::{
     ChunkLocation, ChunkRef, DirEntryPlus, FileAttr, FileKind, SetAttr, TimeChange, Timestamp,
 };
 pub use ferrofs_proto::config::{ClientConfig, ReadPolicy};
+pub use ferrofs_proto::lock::LockOwner;
 pub use ferrofs_proto::meta_msg::{
     ClusterMap, ClusterStatus, DataServerInfo, RenameFlags, ServerState, StatFs, XattrMode,
 };

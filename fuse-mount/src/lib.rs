@@ -12,8 +12,11 @@
 //! - Directories are listed page by page, resumable by cookie (`dir_stream`).
 //! - A file unlinked (or replaced by rename) while open here stays usable until its
 //!   last close, under a hidden name in `/.ferrofs-unlinked/` (`fs::hidden`).
-//! - Byte-range and flock locks are not forwarded: the kernel keeps them local to
-//!   this mount. Reads do not update atime (as `noatime`); utimens sets it.
+//! - Byte-range (`fcntl`) and `flock` locks are held by the metadata quorum, so they
+//!   hold between mounts (`fs::locks`); `flock` is a whole-file lock of the open file,
+//!   as on NFS. A mount holding locks renews its lock session every second
+//!   (`held_locks`); the cluster drops the locks of a mount silent for its lock
+//!   timeout. Reads do not update atime (as `noatime`); utimens sets it.
 //! - Kernel caches: attributes and names for `attr_ttl` / `entry_ttl` (1 s by
 //!   default). Close-to-open holds across mounts once those have expired; a mount
 //!   with both at zero sees another mount's closed writes at its next open.
@@ -30,6 +33,7 @@ mod dir_stream;
 mod error;
 mod file_io;
 mod fs;
+mod held_locks;
 mod metrics;
 mod mount;
 mod open_files;

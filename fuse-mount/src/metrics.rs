@@ -46,10 +46,12 @@ pub(crate) enum Op {
     Access,
     Create,
     Fallocate,
+    Getlk,
+    Setlk,
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 30] = [
+    pub(crate) const ALL: [Op; 32] = [
         Op::Lookup,
         Op::Getattr,
         Op::Setattr,
@@ -80,6 +82,8 @@ impl Op {
         Op::Access,
         Op::Create,
         Op::Fallocate,
+        Op::Getlk,
+        Op::Setlk,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -114,6 +118,8 @@ impl Op {
             Op::Access => "access",
             Op::Create => "create",
             Op::Fallocate => "fallocate",
+            Op::Getlk => "getlk",
+            Op::Setlk => "setlk",
         }
     }
 }

@@ -353,6 +353,8 @@ pub fn request_kind(req: &MetaRequest) -> &'static str {
         MetaRequest::UnreferencedChunks { .. } => "unreferenced_chunks",
         MetaRequest::StrayChunks { .. } => "stray_chunks",
         MetaRequest::ReportStrays { .. } => "report_strays",
+        MetaRequest::TestLock { .. } => "test_lock",
+        MetaRequest::KeepLocks { .. } => "keep_locks",
         #[allow(unreachable_patterns)]
         _ => "other",
     }

@@ -148,6 +148,10 @@ impl MetaNode {
             Connector::new(endpoint.clone()),
         ));
         let housekeeping = tokio::spawn(crate::server::housekeeping::run(service.clone()));
+        let lock_sessions = tokio::spawn(crate::server::lock_sessions::run(
+            service.clone(),
+            cfg.lock_timeout,
+        ));
         let watch = tokio::spawn(watch_leadership(service.clone()));
         tracing::info!(node = id, addr = %local_addr, "metadata server started");
         Ok(MetaNode {
@@ -157,7 +161,7 @@ impl MetaNode {
             endpoint,
             tasks: tasks
                 .into_iter()
-                .chain([serve, watch, reconcile, housekeeping])
+                .chain([serve, watch, reconcile, housekeeping, lock_sessions])
                 .collect(),
             local_addr,
             http_addr,

@@ -99,6 +99,9 @@ pub fn op_name(op: &MetaOp) -> &'static str {
         MetaOp::RegisterDataServerWeighted { .. } => "register_data_server",
         MetaOp::ReportOrphans { .. } => "report_orphans",
         MetaOp::CommitOver { .. } => "commit_over",
+        MetaOp::SetLock { .. } => "set_lock",
+        MetaOp::Unlock { .. } => "unlock",
+        MetaOp::ExpireLockSessions { .. } => "expire_lock_sessions",
     }
 }
 

@@ -169,7 +169,20 @@ pub struct MetaConfig {
     /// HTTP address for metrics and the dashboard, if any.
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,
+    /// A mount that holds file locks and has not renewed them with the leader for this
+    /// long (killed, or cut off) loses them. Mounts renew every second.
+    #[serde(with = "humantime_serde", default = "default_lock_timeout")]
+    pub lock_timeout: Duration,
 }
+
+fn default_lock_timeout() -> Duration {
+    DEFAULT_LOCK_TIMEOUT
+}
+
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shortest `lock_timeout`: a few of the mounts' one-second renewals.
+pub const MIN_LOCK_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl MetaConfig {
     pub fn advertise(&self) -> String {
@@ -204,6 +217,9 @@ impl Validate for MetaConfig {
                 "raft.election_timeout_max",
                 "must exceed election_timeout_min",
             ));
+        }
+        if self.lock_timeout < MIN_LOCK_TIMEOUT {
+            return Err(invalid("lock_timeout", "must be at least 3s"));
         }
         validate_cluster(&self.cluster)
     }

@@ -65,6 +65,12 @@ pub enum FsError {
     /// writer replaced it. Patch the chunk that is there now.
     #[error("the chunk at index {index} changed since it was read")]
     ChunkChanged { index: u64 },
+    /// Another owner holds a conflicting lock on the range (`EAGAIN`).
+    #[error("the range is locked by another owner")]
+    WouldBlock,
+    /// The file carries as many locks as one file may (`ENOLCK`).
+    #[error("too many locks on one file")]
+    TooManyLocks,
 }
 
 /// A failure to exchange a message with a peer.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod limits;
+pub mod lock;
 pub mod membership;
 pub mod meta_msg;
 pub mod ring;

@@ -4,7 +4,8 @@
 
 use crate::attr::{ChunkLocation, DirEntryPlus, FileAttr, FileKind, SetAttr, Timestamp};
 use crate::error::FsError;
-use crate::ids::{ChunkId, InodeId, NodeId, RequestId};
+use crate::ids::{ChunkId, ClientId, InodeId, NodeId, RequestId};
+use crate::lock::{FileLock, LockOwner};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +67,11 @@ pub enum MetaRequest {
         server: NodeId,
         chunks: Vec<ChunkId>,
     },
+    /// The first held lock on `ino` that keeps `lock` from being granted -> `Lock`.
+    TestLock { ino: InodeId, lock: FileLock },
+    /// A mount that holds locks renews its lock session; a session the leader has not
+    /// heard from for the lock timeout loses its locks -> `Done`. Leader only.
+    KeepLocks { client: ClientId },
 }
 
 /// Most chunk ids one `UnreferencedChunks`, `StrayChunks`, `ReportStrays` or
@@ -231,6 +237,19 @@ pub enum MetaOp {
         min_size: u64,
         mtime: Timestamp,
     },
+    /// Take `lock` on `ino` (replacing what its owner holds of the range, as `fcntl`
+    /// does) -> `Done`, or `WouldBlock` if another owner holds a conflicting lock.
+    SetLock { ino: InodeId, lock: FileLock },
+    /// Drop what `owner` holds of bytes `start ..= end` of `ino` -> `Done`.
+    Unlock {
+        ino: InodeId,
+        owner: LockOwner,
+        start: u64,
+        end: u64,
+    },
+    /// Drop every lock of `clients`: mounts whose lock sessions ran out (proposed by the
+    /// leader) -> `Done`.
+    ExpireLockSessions { clients: Vec<ClientId> },
 }
 
 /// A data server's report, sent every heartbeat interval.
@@ -455,4 +474,6 @@ pub enum MetaResponse {
     /// Chunk ids: the unreferenced ones (`UnreferencedChunks`), the stray copies
     /// (`StrayChunks`) or those marked as orphans (`ReportOrphans`).
     ChunkIds(Vec<ChunkId>),
+    /// `TestLock`: the conflicting lock, if any.
+    Lock(Option<FileLock>),
 }

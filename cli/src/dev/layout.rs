@@ -333,6 +333,7 @@ fn write_meta(ca: &ClusterCa, layout: &Layout, m: &ProcessSpec) -> Result<()> {
         raft: raft_timing(),
         cluster: cluster_settings(layout.replication),
         metrics_addr: m.metrics_addr,
+        lock_timeout: ferrofs_proto::config::DEFAULT_LOCK_TIMEOUT,
     };
     write_toml(&m.config_path(), &cfg)
 }

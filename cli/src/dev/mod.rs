@@ -67,6 +67,7 @@ async fn up(args: DevUpArgs) -> Result<()> {
         gc_grace: args.gc_grace,
         chunk_size: args.chunk_size.map(|s| s.0),
         orphan_grace: args.orphan_grace,
+        lock_timeout: args.lock_timeout,
     };
     for m in &layout.meta {
         tuning::rewrite(&m.config_path(), tuning)?;

@@ -19,11 +19,16 @@ pub struct Tuning {
     pub chunk_size: Option<u64>,
     /// How long data servers wait before reporting an unreferenced chunk as an orphan.
     pub orphan_grace: Option<Duration>,
+    /// How long a silent mount keeps its file locks.
+    pub lock_timeout: Option<Duration>,
 }
 
 impl Tuning {
     fn meta_is_empty(&self) -> bool {
-        self.down_after.is_none() && self.gc_grace.is_none() && self.chunk_size.is_none()
+        self.down_after.is_none()
+            && self.gc_grace.is_none()
+            && self.chunk_size.is_none()
+            && self.lock_timeout.is_none()
     }
 
     /// Apply to one settings block. A short down_after also shortens suspect_after to at
@@ -44,6 +49,9 @@ impl Tuning {
         }
         if let Some(cs) = self.chunk_size {
             c.chunk_size = bytesize::ByteSize::b(cs);
+        }
+        if let Some(t) = self.lock_timeout {
+            cfg.lock_timeout = t;
         }
     }
 
@@ -103,6 +111,7 @@ mod tests {
             gc_grace: Some(Duration::from_secs(1)),
             chunk_size: None,
             orphan_grace: None,
+            lock_timeout: None,
         };
         let mut cfg: MetaConfig = toml::from_str(
             "node_id = 1\nlisten = \"127.0.0.1:1\"\ndata_dir = \"d\"\n\

@@ -5,6 +5,7 @@
 use super::attrs::AttrChange;
 use super::dir::PlusSink;
 use super::entries::Caller;
+use super::locks::LockRequest;
 use super::xattr::XattrAnswer;
 use super::{Core, Entry};
 use crate::metrics::{MountMetrics, Op, OpTimer};
@@ -13,8 +14,8 @@ use ferrofs_client::{Client, InodeId};
 use fuser::{
     AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::future::Future;
@@ -52,7 +53,8 @@ error_reply!(
     ReplyWrite,
     ReplyStatfs,
     ReplyCreate,
-    ReplyXattr
+    ReplyXattr,
+    ReplyLock
 );
 
 fn ino(i: INodeNo) -> InodeId {
@@ -105,9 +107,10 @@ impl FerroFs {
         opts: MountOptions,
         metrics: Arc<MountMetrics>,
     ) -> FerroFs {
-        FerroFs {
-            core: Arc::new(Core::new(client, rt, opts, metrics)),
-        }
+        let core = Arc::new(Core::new(client.clone(), rt.clone(), opts, metrics));
+        let held = Arc::downgrade(&core.held_locks);
+        rt.spawn(crate::held_locks::keep_sessions(client, held));
+        FerroFs { core }
     }
 
     /// Start timing `op` (recorded by `OpTimer::done` when it is answered).
@@ -188,6 +191,9 @@ impl Filesystem for FerroFs {
             InitFlags::FUSE_ATOMIC_O_TRUNC,
             InitFlags::FUSE_AUTO_INVAL_DATA,
             InitFlags::FUSE_CACHE_SYMLINKS,
+            // Locks go to the cluster (`fs::locks`) rather than staying in this kernel.
+            InitFlags::FUSE_POSIX_LOCKS,
+            InitFlags::FUSE_FLOCK_LOCKS,
         ] {
             if let Err(missing) = config.add_capabilities(cap) {
                 tracing::debug!(?missing, "kernel lacks a FUSE capability");
@@ -429,18 +435,25 @@ impl Filesystem for FerroFs {
         );
     }
 
+    /// A close: the data first, then (POSIX) the closing process's locks on the file,
+    /// so whoever takes the lock next reads what was written under it.
     fn flush(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        i: INodeNo,
         fh: FileHandle,
-        _lock_owner: LockOwner,
+        lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
         let core = self.core.clone();
-        self.reply_empty(Op::Flush, reply, async move { core.flush(fh.0).await });
+        self.reply_empty(Op::Flush, reply, async move {
+            let flushed = core.flush(fh.0).await;
+            let unlocked = core.release_locks(ino(i), lock_owner.0).await;
+            flushed.and(unlocked)
+        });
     }
 
+    /// The last close of an open file: its data, then the locks taken through it.
     fn release(
         &self,
         _req: &Request,
@@ -454,8 +467,69 @@ impl Filesystem for FerroFs {
         let core = self.core.clone();
         self.reply_empty(Op::Release, reply, async move {
             core.release(fh.0).await;
+            core.release_handle_locks(fh.0).await;
             Ok(())
         });
+    }
+
+    fn getlk(
+        &self,
+        _req: &Request,
+        i: INodeNo,
+        fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        reply: ReplyLock,
+    ) {
+        let core = self.core.clone();
+        let r = LockRequest {
+            ino: ino(i),
+            fh: fh.0,
+            owner: lock_owner.0,
+            start,
+            end,
+            typ,
+            pid,
+        };
+        self.spawn(
+            Op::Getlk,
+            reply,
+            async move { core.getlk(r).await },
+            |reply, l| reply.locked(l.start, l.end, l.typ, l.pid),
+        );
+    }
+
+    fn setlk(
+        &self,
+        req: &Request,
+        i: INodeNo,
+        fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        let (core, tid) = (self.core.clone(), req.pid());
+        let r = LockRequest {
+            ino: ino(i),
+            fh: fh.0,
+            owner: lock_owner.0,
+            start,
+            end,
+            typ,
+            pid,
+        };
+        self.reply_empty(
+            Op::Setlk,
+            reply,
+            async move { core.setlk(r, sleep, tid).await },
+        );
     }
 
     fn fsync(

@@ -9,6 +9,7 @@ mod dispatch;
 mod entries;
 mod hidden;
 mod io;
+mod locks;
 mod xattr;
 
 use crate::attr::kernel_attr;
@@ -18,6 +19,7 @@ use crate::dir_scan::{Changes, ScanCache};
 use crate::dir_stream::DirStream;
 use crate::error::OrErrno;
 use crate::file_io::FileIo;
+use crate::held_locks::HeldLocks;
 use crate::metrics::MountMetrics;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
@@ -62,6 +64,8 @@ pub(crate) struct Core {
     pub(crate) scans: Arc<ScanCache>,
     /// Directories' attributes from this mount's own creates (see `dir_attrs`).
     pub(crate) dir_attrs: DirAttrs,
+    /// Files and lock owners this mount may hold cluster locks for.
+    pub(crate) held_locks: Arc<HeldLocks>,
 }
 
 impl Core {
@@ -84,6 +88,7 @@ impl Core {
             xattr_hints: Arc::new(NoXattrHints::new(opts.attr_ttl)),
             scans: Arc::new(ScanCache::new(opts.entry_ttl, Arc::new(Changes::default()))),
             dir_attrs: DirAttrs::new(opts.attr_ttl),
+            held_locks: Arc::default(),
             opts,
             metrics,
         }

@@ -50,6 +50,8 @@ pub const SYS_LAYOUT: &[u8] = b"layout";
 pub const SYS_GC_PREFIX: &[u8] = b"gc/";
 /// Prefix of the orphan marks: `orphan/` + ChunkId (BE u128) -> `Orphan`.
 pub const SYS_ORPHAN_PREFIX: &[u8] = b"orphan/";
+/// Prefix of the file locks: `lock/` + ino (BE u64) -> every lock on the file.
+pub const SYS_LOCK_PREFIX: &[u8] = b"lock/";
 /// Runtime rebalance settings (`RebalanceSettings`).
 pub const SYS_REBALANCE: &[u8] = b"rebalance";
 
@@ -63,6 +65,20 @@ pub fn orphan(chunk: ChunkId) -> Vec<u8> {
     let mut k = SYS_ORPHAN_PREFIX.to_vec();
     k.extend_from_slice(&chunk.to_be_bytes());
     k
+}
+
+pub fn lock(ino: InodeId) -> Vec<u8> {
+    let mut k = SYS_LOCK_PREFIX.to_vec();
+    k.extend_from_slice(&ino.0.to_be_bytes());
+    k
+}
+
+pub fn lock_ino_of(key: &[u8]) -> Result<InodeId, StoreError> {
+    let bytes: [u8; 8] = key
+        .strip_prefix(SYS_LOCK_PREFIX)
+        .and_then(|rest| rest.try_into().ok())
+        .ok_or_else(|| corrupt(Table::Sys, "lock", key))?;
+    Ok(InodeId(u64::from_be_bytes(bytes)))
 }
 
 fn corrupt(table: Table, what: &str, key: &[u8]) -> StoreError {

@@ -28,6 +28,8 @@ mod chunks;
 mod create;
 mod keys;
 mod live;
+mod lock_ranges;
+mod locks;
 mod names;
 mod orphans;
 mod query;
@@ -45,6 +47,7 @@ mod xattr;
 mod tests;
 
 pub use live::{is_garbage, live_chunks, LiveChunk};
+pub use locks::{holders as lock_holders, MAX_EXPIRED_SESSIONS};
 pub use query::MAX_GET_CHUNKS;
 pub use store::{successor, KvPair, KvRead, MemStore, Overlay, StoreError, Table, Write};
 
@@ -194,6 +197,14 @@ fn dispatch(tx: &mut Tx<'_>, op: &MetaOp) -> OpResult<MetaResponse> {
             capacity,
             weight,
         } => servers::register_weighted(tx, *node, addr, zone, *capacity, *weight),
+        MetaOp::SetLock { ino, lock } => locks::set(tx, *ino, lock),
+        MetaOp::Unlock {
+            ino,
+            owner,
+            start,
+            end,
+        } => locks::unlock(tx, *ino, owner, *start, *end),
+        MetaOp::ExpireLockSessions { clients } => locks::expire_sessions(tx, clients),
     }
 }
 

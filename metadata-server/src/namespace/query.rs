@@ -51,6 +51,7 @@ pub fn query(
         MetaRequest::StrayChunks { server, chunks } => {
             super::orphans::strays(store, *server, chunks)
         }
+        MetaRequest::TestLock { ino, lock } => super::locks::test(store, *ino, lock),
         _ => Err(FsError::Unsupported.into()),
     }
 }

@@ -10,6 +10,7 @@ mod chunk_ops;
 mod create_ops;
 mod determinism;
 mod gc_race;
+mod lock_ops;
 mod orphan_ops;
 mod remove_ops;
 mod rename_ops;

@@ -13,11 +13,8 @@ impl MetaService {
     /// Registered data servers with their live state and latest usage.
     pub(crate) async fn data_servers(&self) -> Result<Vec<DataServerInfo>, FsError> {
         let registry = self
-            .sm
-            .read(|view| namespace::data_servers(view))
-            .await
-            .map_err(|e| FsError::Internal(e.to_string()))?
-            .map_err(|e| FsError::Internal(e.to_string()))?;
+            .read_local("the data servers", |view| namespace::data_servers(view))
+            .await?;
         Ok(self.liveness.merge(registry, &self.settings))
     }
 
@@ -26,11 +23,10 @@ impl MetaService {
         &self,
     ) -> Result<ferrofs_proto::meta_msg::RebalanceStatus, FsError> {
         let settings = self
-            .sm
-            .read(|view| namespace::rebalance_settings(view))
-            .await
-            .map_err(|e| FsError::Internal(e.to_string()))?
-            .map_err(|e| FsError::Internal(e.to_string()))?;
+            .read_local("the rebalance settings", |view| {
+                namespace::rebalance_settings(view)
+            })
+            .await?;
         let mut status = self.repair.rebalance_snapshot();
         status.paused = settings.paused;
         status.rate_mib_per_sec = settings.rate_mib_per_sec;
@@ -75,11 +71,8 @@ impl MetaService {
 
     /// Bytes of small files kept inline in the metadata.
     async fn inline_bytes(&self) -> Result<u64, FsError> {
-        self.sm
-            .read(|view| namespace::inline_bytes(view))
+        self.read_local("the inline bytes", |view| namespace::inline_bytes(view))
             .await
-            .map_err(|e| FsError::Internal(e.to_string()))?
-            .map_err(|e| FsError::Internal(e.to_string()))
     }
 
     pub(crate) async fn cluster_status(&self) -> MetaResponse {
@@ -87,11 +80,8 @@ impl MetaService {
             self.linearize().await?;
             let data_servers = self.data_servers().await?;
             let counts = self
-                .sm
-                .read(|view| namespace::counts(view))
-                .await
-                .map_err(|e| FsError::Internal(e.to_string()))?
-                .map_err(|e| FsError::Internal(e.to_string()))?;
+                .read_local("the namespace counts", |view| namespace::counts(view))
+                .await?;
             let metrics = self.raft.metrics();
             let m = metrics.borrow_watched().clone();
             let membership = m.membership_config.membership();

@@ -22,11 +22,10 @@ pub async fn sweep(service: &MetaService, retention: Duration) -> Result<usize, 
     let mut total = 0;
     loop {
         let page = service
-            .sm
-            .read(move |v| stale_clients(v, first, before, PAGE))
-            .await
-            .and_then(|r| r)
-            .map_err(|e| FsError::Internal(format!("reading dedup records: {e}")))?;
+            .read_local("dedup records", move |v| {
+                stale_clients(v, first, before, PAGE)
+            })
+            .await?;
         let (clients, next) = page;
         if !clients.is_empty() {
             total += clients.len();

@@ -9,6 +9,7 @@ pub mod dedup_sweep;
 mod errors;
 pub mod housekeeping;
 pub mod liveness;
+pub mod lock_sessions;
 mod membership;
 pub mod orphan_mark_sweep;
 mod reads;
@@ -53,6 +54,8 @@ pub struct MetaService {
     pub(crate) repair: Arc<crate::reconcile::RepairStats>,
     /// Stray copies the data servers reported, waiting for the reconciler (leader only).
     pub(crate) strays: crate::reconcile::Strays,
+    /// Mounts holding file locks and when they last renewed (leader only).
+    pub(crate) lock_sessions: lock_sessions::LockSessions,
     /// Set once the namespace is known to be initialised (root, layout).
     initialised: AtomicBool,
     /// The voter change this leader is running, if any.
@@ -77,6 +80,7 @@ impl MetaService {
             metrics: Arc::new(MetaMetrics::new()),
             repair: Arc::default(),
             strays: crate::reconcile::Strays::default(),
+            lock_sessions: lock_sessions::LockSessions::default(),
             initialised: AtomicBool::new(false),
             membership_jobs: membership::MembershipJobs::default(),
         }
@@ -135,6 +139,7 @@ impl MetaService {
             MetaRequest::Mutate { id, op } => self.mutate(id, op).await,
             MetaRequest::Heartbeat(info) => self.heartbeat(&info),
             MetaRequest::ReportStrays { server, chunks } => self.report_strays(server, &chunks),
+            MetaRequest::KeepLocks { client } => self.keep_locks(client),
             MetaRequest::StatFs => self.stat_fs().await,
             MetaRequest::ClusterMap => self.cluster_map().await,
             MetaRequest::ClusterStatus => self.cluster_status().await,
@@ -147,7 +152,8 @@ impl MetaService {
             | MetaRequest::ListXattr { .. }
             | MetaRequest::GetChunks { .. }
             | MetaRequest::UnreferencedChunks { .. }
-            | MetaRequest::StrayChunks { .. }) => self.read(read).await,
+            | MetaRequest::StrayChunks { .. }
+            | MetaRequest::TestLock { .. }) => self.read(read).await,
         }
     }
 }

@@ -21,11 +21,10 @@ pub async fn sweep(service: &MetaService, retention: Duration) -> Result<usize, 
     let mut total = 0;
     loop {
         let (chunks, next) = service
-            .sm
-            .read(move |v| old_orphan_marks(v, after, before, MAX_ORPHAN_BATCH))
-            .await
-            .map_err(|e| FsError::Internal(format!("reading orphan marks: {e}")))?
-            .map_err(|e| FsError::Internal(format!("reading orphan marks: {e}")))?;
+            .read_local("orphan marks", move |v| {
+                old_orphan_marks(v, after, before, MAX_ORPHAN_BATCH)
+            })
+            .await?;
         if !chunks.is_empty() {
             total += chunks.len();
             let cmd = LogCommand::ExpireOrphanMarks {

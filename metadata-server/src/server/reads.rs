@@ -3,11 +3,29 @@
 
 use super::MetaService;
 use crate::namespace;
+use crate::store::SmView;
 use ferrofs_proto::meta_msg::{MetaRequest, MetaResponse};
 use ferrofs_proto::FsError;
 use openraft::ReadPolicy;
+use std::fmt::Display;
 
 impl MetaService {
+    /// Run `f` on a snapshot of this node's state machine (no leadership check: the
+    /// leader's own loops and local answers). A storage failure becomes `Internal`,
+    /// naming `what` was read.
+    pub(crate) async fn read_local<T, E, F>(&self, what: &str, f: F) -> Result<T, FsError>
+    where
+        F: FnOnce(&SmView<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Display + Send + 'static,
+    {
+        match self.sm.read(f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(FsError::Internal(format!("reading {what}: {e}"))),
+            Err(e) => Err(FsError::Internal(format!("reading {what}: {e}"))),
+        }
+    }
+
     /// Confirm leadership and wait until everything committed before now is applied;
     /// then a local read is linearizable.
     ///

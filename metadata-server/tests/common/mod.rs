@@ -90,6 +90,7 @@ impl TestCluster {
                 raft: RaftTiming::default(),
                 cluster: ClusterSettings::default(),
                 metrics_addr: None,
+                lock_timeout: ferrofs_proto::config::DEFAULT_LOCK_TIMEOUT,
             };
             endpoints.push(bind(&probe).expect("bind"));
             tls.push(paths);
@@ -129,6 +130,7 @@ impl TestCluster {
                     ..ClusterSettings::default()
                 },
                 metrics_addr: None,
+                lock_timeout: ferrofs_proto::config::DEFAULT_LOCK_TIMEOUT,
             };
             let node = MetaNode::start_on(cfg.clone(), endpoint)
                 .await
