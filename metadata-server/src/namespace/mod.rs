@@ -297,9 +297,12 @@ pub fn remove_replica(
     })
 }
 
-/// Bytes of small files kept inline in chunk records (counted in `df`'s use).
-pub fn inline_bytes(store: &dyn KvRead) -> Result<u64, StoreError> {
-    Ok(tx::load_inline_use(store)?.bytes)
+/// What `statfs` takes from the namespace: the number of files and directories, and the
+/// bytes of small files kept inline in chunk records (counted in `df`'s use).
+pub fn stat_fs_counts(store: &dyn KvRead) -> Result<(u64, u64), StoreError> {
+    let c = tx::load_counters(store)?;
+    let inline = tx::load_inline_use(store)?.bytes;
+    Ok((c.files.saturating_add(c.dirs), inline))
 }
 
 /// Orphan marks made before `before` (see `orphans::old_marks`).

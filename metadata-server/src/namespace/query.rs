@@ -6,7 +6,7 @@ use super::names::check_name;
 use super::records::{self, Dentry, Location};
 use super::servers;
 use super::store::{successor, KvRead, Table};
-use super::tx::{load_counters, load_inline_use, stored_layout, OpResult};
+use super::tx::{stored_layout, OpResult};
 use super::view::View;
 use super::xattr;
 use ferrofs_proto::attr::{ChunkLocation, DirEntryPlus, FileKind};
@@ -142,13 +142,12 @@ fn stat_fs(store: &dyn KvRead) -> OpResult<MetaResponse> {
             used = used.saturating_add(s.used);
         }
     }
-    let c = load_counters(store)?;
     // Small files live in the metadata, not on data servers: their bytes count too.
-    let inline = load_inline_use(store)?.bytes;
+    let (files, inline) = super::stat_fs_counts(store)?;
     Ok(MetaResponse::StatFs(StatFs {
         capacity,
         used: used.saturating_add(inline),
-        files: c.files.saturating_add(c.dirs),
+        files,
     }))
 }
 

@@ -52,27 +52,21 @@ impl MetaService {
         let result = async {
             self.linearize().await?;
             let servers = self.data_servers().await?;
-            match self.query(MetaRequest::StatFs).await? {
-                MetaResponse::StatFs(mut st) => {
-                    let serving = servers
-                        .iter()
-                        .filter(|s| !matches!(s.state, ServerState::Down | ServerState::Removed));
-                    st.capacity = serving.clone().map(|s| s.capacity).sum();
-                    // Live usage from heartbeats, plus small files kept in the metadata.
-                    let live: u64 = serving.map(|s| s.used).sum();
-                    st.used = live.saturating_add(self.inline_bytes().await?);
-                    Ok(MetaResponse::StatFs(st))
-                }
-                other => Ok(other),
-            }
+            let (files, inline) = self
+                .read_local("the file counts", |view| namespace::stat_fs_counts(view))
+                .await?;
+            let serving = servers
+                .iter()
+                .filter(|s| !matches!(s.state, ServerState::Down | ServerState::Removed));
+            // Live usage from heartbeats, plus small files kept in the metadata.
+            let live: u64 = serving.clone().map(|s| s.used).sum();
+            Ok::<_, FsError>(MetaResponse::StatFs(ferrofs_proto::meta_msg::StatFs {
+                capacity: serving.map(|s| s.capacity).sum(),
+                used: live.saturating_add(inline),
+                files,
+            }))
         };
         result.await.unwrap_or_else(MetaResponse::Error)
-    }
-
-    /// Bytes of small files kept inline in the metadata.
-    async fn inline_bytes(&self) -> Result<u64, FsError> {
-        self.read_local("the inline bytes", |view| namespace::inline_bytes(view))
-            .await
     }
 
     pub(crate) async fn cluster_status(&self) -> MetaResponse {
