@@ -8,6 +8,7 @@ pub mod data;
 pub mod files;
 pub mod grow;
 pub mod leader;
+pub mod lock_agent;
 pub mod metrics;
 pub mod mount;
 pub mod raw;
