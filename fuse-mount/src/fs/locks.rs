@@ -160,7 +160,12 @@ impl Core {
 
 /// Whether thread `tid` has an unblocked signal pending (or is gone): then a waiting
 /// lock call must give way, as the FUSE interrupt it cannot see would have asked.
+/// Tid 0 is a caller outside the mount's pid namespace: it cannot be watched, and an
+/// `EINTR` without a pending signal would reach it as a bare `ERESTARTSYS`.
 fn signal_pending(tid: u32) -> bool {
+    if tid == 0 {
+        return false;
+    }
     let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
         return true;
     };
