@@ -3,12 +3,14 @@
 //! mount reports the other's lock, closing a file releases its locks for the other
 //! mount, a blocking `F_SETLKW` on one mount is granted when the other releases, a
 //! process blocked in `F_SETLKW` can be killed, and the locks of a killed mount process
-//! are dropped by the cluster after the lock timeout.
+//! are dropped by the cluster after the lock timeout, while those of live mounts outlive a
+//! killed metadata leader.
 //!
 //! Locks belong to processes, so every holder is its own child process: a python3
 //! "lock agent" that runs one command per stdin line and answers one line on stdout.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
+use ferrofs_tests::leader::{meta_name, MetaProbe};
 use ferrofs_tests::lock_agent::{open, Agent, KILLED_WAITER_EXITS, REPLY};
 use ferrofs_tests::mount::MountProcess;
 use ferrofs_tests::TestCluster;
@@ -239,5 +241,49 @@ fn a_killed_mount_loses_its_locks_after_the_lock_timeout() -> Result<()> {
     pb2.refused("setlk p r 0 1")?;
     pb2.refused("flock w sh nb")?;
     eprintln!("phase 3: B1 holds the dead mount's former locks");
+    Ok(())
+}
+
+#[test]
+fn locks_outlive_a_killed_metadata_leader() -> Result<()> {
+    let (mut cluster, a, b) = two_mounts(&["db"])?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let _in_rt = rt.enter();
+    let probe = MetaProbe::new(&cluster)?;
+    let mut pa = Agent::start("A1 (mount A)")?;
+    let mut pb = Agent::start("B1 (mount B)")?;
+    open(&mut pa, "f", &a.join("db"))?;
+    open(&mut pb, "f", &b.join("db"))?;
+    pa.ok("setlk f w 0 0")?;
+    pb.refused("setlk f r 0 1")?;
+
+    // Phase 1: the leader dies. The locks are in the replicated state machine, and the
+    // new leader starts A's session afresh, so B stays refused through the election and
+    // for twice the lock timeout after it (A renews with the new leader).
+    let leader = rt.block_on(probe.status())?.leader.context("no leader")?;
+    cluster.kill9(&meta_name(leader))?;
+    let t = Instant::now();
+    while rt.block_on(probe.leader_other_than(Some(leader))).is_none() {
+        ensure!(
+            t.elapsed() < REPLY,
+            "no new leader {REPLY:?} after the kill"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let elected = t.elapsed();
+    let t = Instant::now();
+    while t.elapsed() < 2 * LOCK_TIMEOUT + Duration::from_secs(1) {
+        pb.refused("setlk f r 0 1")?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "phase 1: a new leader after {elected:?}; A's lock held for {:?} more",
+        t.elapsed()
+    );
+
+    // Phase 2: A closes the file; B gets the lock.
+    pa.ok("close f")?;
+    let took = pb.ok_within("setlk f w 0 0", Duration::from_secs(10))?;
+    eprintln!("phase 2: B got the lock {took:?} after A closed the file");
     Ok(())
 }
