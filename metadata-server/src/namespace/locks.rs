@@ -66,9 +66,9 @@ pub fn unlock(
     let Some(mut held) = tx.read::<Vec<FileLock>>(Table::Sys, &key)? else {
         return Ok(MetaResponse::Done);
     };
-    let before = held.len();
+    let before = held.clone();
     cut(&mut held, owner, start, end.max(start));
-    if held.len() != before || held.iter().any(|l| l.owner == *owner) {
+    if held != before {
         store(tx, ino, held)?;
     }
     Ok(MetaResponse::Done)
