@@ -16,14 +16,17 @@ use ferrofs_tests::mount::MountProcess;
 use ferrofs_tests::TestCluster;
 use std::time::{Duration, Instant};
 
-/// The lock timeout the test clusters run with (`ferrofs dev up --lock-timeout`).
-const LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+/// The lock timeout the test clusters run with (`ferrofs dev up --lock-timeout`): five
+/// of the mounts' one-second renewals, so a busy test machine's late renewal does not
+/// end a live mount's session.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Scheduling slack on top of the lock timeout for a dead mount's locks to go.
 const DEAD_MOUNT_SLACK: Duration = Duration::from_secs(12);
 
 /// A cluster with a short lock timeout, mounted twice, with `files` created (empty).
 fn two_mounts(files: &[&str]) -> Result<(TestCluster, MountProcess, MountProcess)> {
-    let cluster = TestCluster::start_with(3, 3, &["--lock-timeout", "3s"])?;
+    let timeout = format!("{}s", LOCK_TIMEOUT.as_secs());
+    let cluster = TestCluster::start_with(3, 3, &["--lock-timeout", &timeout])?;
     let a = MountProcess::start(&cluster, &[])?;
     let b = MountProcess::start(&cluster, &[])?;
     for f in files {
