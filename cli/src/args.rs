@@ -434,6 +434,11 @@ pub struct MountArgs {
     /// per flush, so more memory makes them cheaper. Close and fsync always flush.
     #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(ferrofs_fuse::DEFAULT_WRITE_BUFFER))]
     pub write_buffer: bytesize::ByteSize,
+    /// Keep file locks (fcntl, flock) in this machine's kernel: faster, but locks taken
+    /// through other mounts of the cluster are not seen. By default locks are held by the
+    /// cluster and exclude each other on every mount.
+    #[arg(long)]
+    pub local_locks: bool,
     /// How long --background waits for the mount to become live.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,

@@ -19,6 +19,10 @@ pub struct MountOptions {
     /// buffer together before flushing (each file also buffers a few chunks outside
     /// it). Random writes rewrite a chunk per flush, so this is what makes them cheap.
     pub write_buffer: u64,
+    /// Keep `fcntl` and `flock` locks in this mount's kernel instead of the cluster:
+    /// no round trip per lock, but no exclusion between mounts (for a cluster only one
+    /// mount uses, like NFS's `local_lock=all`).
+    pub local_locks: bool,
     /// More `-o` options, passed through to the kernel (e.g. "noatime", "noexec").
     pub extra: Vec<String>,
 }
@@ -31,6 +35,7 @@ impl Default for MountOptions {
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
             write_buffer: DEFAULT_WRITE_BUFFER,
+            local_locks: false,
             extra: Vec::new(),
         }
     }

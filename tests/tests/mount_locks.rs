@@ -290,3 +290,29 @@ fn locks_outlive_a_killed_metadata_leader() -> Result<()> {
     eprintln!("phase 2: B got the lock {took:?} after A closed the file");
     Ok(())
 }
+
+#[test]
+fn a_mount_with_local_locks_keeps_them_to_itself() -> Result<()> {
+    let cluster = TestCluster::start(3, 3)?;
+    let a = MountProcess::start(&cluster, &[])?;
+    let b = MountProcess::start(&cluster, &["--local-locks"])?;
+    for f in ["posix", "whole"] {
+        std::fs::write(a.join(f), b"locked file\n")?;
+    }
+    let mut pa = Agent::start("A1 (mount A)")?;
+    let mut pb = Agent::start("B1 (mount B, local locks)")?;
+    let mut pb2 = Agent::start("B2 (mount B, local locks)")?;
+    for (agent, mnt) in [(&mut pa, &a), (&mut pb, &b), (&mut pb2, &b)] {
+        open(agent, "p", &mnt.join("posix"))?;
+        open(agent, "w", &mnt.join("whole"))?;
+    }
+    pa.ok("setlk p w 0 0")?;
+    pa.ok("flock w ex")?;
+    // B's kernel does not ask the cluster: A's locks do not exclude B ...
+    pb.ok("setlk p w 0 0")?;
+    pb.ok("flock w ex nb")?;
+    // ... while B's own processes still exclude each other.
+    pb2.refused("setlk p r 0 1")?;
+    pb2.refused("flock w sh nb")?;
+    Ok(())
+}

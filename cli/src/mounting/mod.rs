@@ -19,6 +19,7 @@ pub fn mount_options(args: &MountArgs) -> MountOptions {
         attr_ttl: args.attr_ttl,
         entry_ttl: args.entry_ttl,
         write_buffer: args.write_buffer.as_u64(),
+        local_locks: args.local_locks,
         extra: args.options.clone(),
     }
 }

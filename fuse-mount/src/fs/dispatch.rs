@@ -191,12 +191,17 @@ impl Filesystem for FerroFs {
             InitFlags::FUSE_ATOMIC_O_TRUNC,
             InitFlags::FUSE_AUTO_INVAL_DATA,
             InitFlags::FUSE_CACHE_SYMLINKS,
-            // Locks go to the cluster (`fs::locks`) rather than staying in this kernel.
-            InitFlags::FUSE_POSIX_LOCKS,
-            InitFlags::FUSE_FLOCK_LOCKS,
         ] {
             if let Err(missing) = config.add_capabilities(cap) {
                 tracing::debug!(?missing, "kernel lacks a FUSE capability");
+            }
+        }
+        // Locks go to the cluster (`fs::locks`) unless asked to stay in this kernel.
+        if !self.core.opts.local_locks {
+            for locks in [InitFlags::FUSE_POSIX_LOCKS, InitFlags::FUSE_FLOCK_LOCKS] {
+                if let Err(missing) = config.add_capabilities(locks) {
+                    tracing::warn!(?missing, "the kernel keeps these locks local to this mount");
+                }
             }
         }
         Ok(())
