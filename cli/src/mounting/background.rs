@@ -87,6 +87,9 @@ fn child_args(config: &Path, verbose: u8, args: &MountArgs, target: &Path) -> Ve
     if args.read_only {
         out.push("--read-only".into());
     }
+    if args.local_locks {
+        out.push("--local-locks".into());
+    }
     if let Some(addr) = args.metrics_addr {
         out.push("--metrics-addr".into());
         out.push(addr.to_string().into());
@@ -132,6 +135,7 @@ mod tests {
             "noatime",
             "--allow-other",
             "--read-only",
+            "--local-locks",
             "--attr-ttl",
             "250ms",
             "--write-buffer",
@@ -154,7 +158,7 @@ mod tests {
         };
         assert_eq!(c.mountpoint, PathBuf::from("/abs/mnt"));
         assert!(!c.background, "the child serves in the foreground");
-        assert!(c.detached_child && c.allow_other && c.read_only);
+        assert!(c.detached_child && c.allow_other && c.read_only && c.local_locks);
         assert_eq!(c.options, vec!["noatime"]);
         assert_eq!(c.attr_ttl, args.attr_ttl);
         assert_eq!(c.entry_ttl, args.entry_ttl);
