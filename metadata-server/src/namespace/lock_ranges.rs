@@ -55,20 +55,26 @@ pub fn take(held: &mut Vec<FileLock>, want: FileLock) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use ferrofs_proto::lock::LockKind;
     use ferrofs_proto::lock::LockKind::{Read, Write};
     use ferrofs_proto::ClientId;
 
-    fn owner(client: u64, owner: u64) -> LockOwner {
+    pub(in crate::namespace) fn owner(client: u64, owner: u64) -> LockOwner {
         LockOwner {
             client: ClientId(client),
             owner,
         }
     }
 
-    fn lock(o: LockOwner, kind: LockKind, start: u64, end: u64) -> FileLock {
+    /// A lock of process 7.
+    pub(in crate::namespace) fn lock(
+        o: LockOwner,
+        kind: LockKind,
+        start: u64,
+        end: u64,
+    ) -> FileLock {
         FileLock {
             owner: o,
             pid: 7,

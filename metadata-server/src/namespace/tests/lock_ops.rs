@@ -3,27 +3,11 @@
 
 use super::fixture::*;
 use crate::namespace::lock_holders;
+use crate::namespace::lock_ranges::tests::{lock, owner};
 use ferrofs_proto::error::FsError;
 use ferrofs_proto::ids::{ClientId, InodeId};
 use ferrofs_proto::lock::{FileLock, LockKind, LockOwner, MAX_LOCKS_PER_FILE};
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse};
-
-fn owner(client: u64, owner: u64) -> LockOwner {
-    LockOwner {
-        client: ClientId(client),
-        owner,
-    }
-}
-
-fn lock(o: LockOwner, kind: LockKind, start: u64, end: u64) -> FileLock {
-    FileLock {
-        owner: o,
-        pid: 42,
-        kind,
-        start,
-        end,
-    }
-}
 
 fn set(fs: &mut Fs, ino: InodeId, l: FileLock) -> MetaResponse {
     fs.apply(MetaOp::SetLock { ino, lock: l })
@@ -59,7 +43,7 @@ fn a_lock_held_on_one_mount_refuses_another_mounts_writer_until_released() {
         MetaResponse::Error(FsError::WouldBlock)
     );
     let held = test(&fs, f, lock(b, LockKind::Read, 50, 50)).expect("a conflict");
-    assert_eq!((held.owner, held.start, held.end, held.pid), (a, 0, 99, 42));
+    assert_eq!((held.owner, held.start, held.end, held.pid), (a, 0, 99, 7));
     assert_eq!(test(&fs, f, lock(b, LockKind::Read, 100, 200)), None);
     unlock_all(&mut fs, f, a);
     assert_eq!(
