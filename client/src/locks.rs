@@ -4,6 +4,7 @@
 
 use crate::client::Client;
 use crate::error::ClientError;
+use crate::namespace::done;
 use ferrofs_proto::lock::{FileLock, LockOwner};
 use ferrofs_proto::meta_msg::{MetaOp, MetaRequest, MetaResponse};
 use ferrofs_proto::InodeId;
@@ -23,10 +24,7 @@ impl Client {
     /// lock (the caller decides whether to wait).
     pub async fn set_lock(&self, ino: InodeId, lock: FileLock) -> Result<(), ClientError> {
         const OP: &str = "setlk";
-        match self.mutate(OP, MetaOp::SetLock { ino, lock }).await? {
-            MetaResponse::Done => Ok(()),
-            other => Err(ClientError::protocol(OP, other)),
-        }
+        done(OP, self.mutate(OP, MetaOp::SetLock { ino, lock }).await?)
     }
 
     /// Drop what `owner` holds of bytes `start ..= end` of `ino`.
@@ -44,10 +42,7 @@ impl Client {
             start,
             end,
         };
-        match self.mutate(OP, op).await? {
-            MetaResponse::Done => Ok(()),
-            other => Err(ClientError::protocol(OP, other)),
-        }
+        done(OP, self.mutate(OP, op).await?)
     }
 
     /// The first held lock that keeps `lock` from being granted, if any.
@@ -72,9 +67,6 @@ impl Client {
         let req = MetaRequest::KeepLocks {
             client: self.client_id(),
         };
-        match self.meta_read(OP, req).await? {
-            MetaResponse::Done => Ok(()),
-            other => Err(ClientError::protocol(OP, other)),
-        }
+        done(OP, self.meta_read(OP, req).await?)
     }
 }

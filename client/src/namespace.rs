@@ -34,7 +34,8 @@ fn added(op: &'static str, resp: MetaResponse) -> Result<Added, ClientError> {
     }
 }
 
-fn done(op: &'static str, resp: MetaResponse) -> Result<(), ClientError> {
+/// A mutation that answers `Done`.
+pub(crate) fn done(op: &'static str, resp: MetaResponse) -> Result<(), ClientError> {
     match resp {
         MetaResponse::Done => Ok(()),
         other => unexpected(op, other),
