@@ -62,6 +62,23 @@ pub async fn start(
 
 /// The arguments of the detached process: the same mount, in the foreground.
 fn child_args(config: &Path, verbose: u8, args: &MountArgs, target: &Path) -> Vec<OsString> {
+    // Named field by field, with no `..`: a new mount flag does not compile until it is
+    // either passed on here or marked as the parent's alone.
+    let MountArgs {
+        mountpoint: _,
+        background: _,
+        log: _,
+        timeout: _,
+        detached_child: _,
+        options,
+        allow_other,
+        attr_ttl,
+        entry_ttl,
+        read_only,
+        write_buffer,
+        local_locks,
+        metrics_addr,
+    } = args;
     let mut out: Vec<OsString> = vec![
         "--config".into(),
         config.into(),
@@ -69,28 +86,28 @@ fn child_args(config: &Path, verbose: u8, args: &MountArgs, target: &Path) -> Ve
         target.into(),
         "--detached-child".into(),
         "--attr-ttl".into(),
-        humantime::format_duration(args.attr_ttl).to_string().into(),
+        humantime::format_duration(*attr_ttl).to_string().into(),
         "--entry-ttl".into(),
-        humantime::format_duration(args.entry_ttl)
-            .to_string()
-            .into(),
+        humantime::format_duration(*entry_ttl).to_string().into(),
         "--write-buffer".into(),
-        args.write_buffer.as_u64().to_string().into(),
+        write_buffer.as_u64().to_string().into(),
     ];
-    for o in &args.options {
+    for o in options {
         out.push("-o".into());
         out.push(o.into());
     }
-    if args.allow_other {
-        out.push("--allow-other".into());
-    }
-    if args.read_only {
-        out.push("--read-only".into());
-    }
-    if args.local_locks {
-        out.push("--local-locks".into());
-    }
-    if let Some(addr) = args.metrics_addr {
+    let switches = [
+        (*allow_other, "--allow-other"),
+        (*read_only, "--read-only"),
+        (*local_locks, "--local-locks"),
+    ];
+    out.extend(
+        switches
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, flag)| OsString::from(flag)),
+    );
+    if let Some(addr) = metrics_addr {
         out.push("--metrics-addr".into());
         out.push(addr.to_string().into());
     }
