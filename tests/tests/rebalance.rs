@@ -3,7 +3,8 @@
 //!   within 1.25x the ideal, all onto the new server, a reader checks every file throughout,
 //!   and each server ends with its share within 10% (also: no move while paused);
 //! - acceptance 2: a drain under a write and read workload, never below 2 copies, removal
-//!   refused before the drain ends and accepted after;
+//!   refused before the drain ends and accepted after; files deleted during the drain
+//!   leave no garbage entry waiting for the removed server;
 //! - acceptance 4 and 6: the ring changes twice mid-rebalance (a weight, then a server) and
 //!   the moves converge onto the target sets, with a weight-2 server holding ~2x;
 //! - the throttle holds the move rate to the runtime setting.
@@ -252,12 +253,20 @@ async fn a_fourth_server_takes_a_quarter_of_the_copies_while_a_reader_checks_eve
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let cluster = TestCluster::start(1, 4)?;
+    let cluster = TestCluster::start_with(1, 4, &["--gc-grace", "2s"])?;
     let client = cluster.client_without_inline().await?;
     let files = write_many(&client, "/d", 300, 600, 8).await?;
-    converged(&client, 900, Duration::from_secs(60)).await?;
+    // Deleted once the drain has begun: their garbage names the draining server.
+    let doomed = write_many(&client, "/g", 30, 600, 8).await?;
+    converged(&client, 990, Duration::from_secs(60)).await?;
     let victim = NodeId(104);
-    eprintln!("phase 1: 300 files on 4 servers ({:?})", t0.elapsed());
+    let doomed_on_victim = chunk_map(&cluster, &client, &doomed)
+        .await?
+        .iter()
+        .filter(|(_, servers)| servers.contains(&victim))
+        .count();
+    assert!(doomed_on_victim > 0, "no chunk to delete is on {victim}");
+    eprintln!("phase 1: 330 files on 4 servers ({:?})", t0.elapsed());
 
     let stop = Arc::new(AtomicBool::new(false));
     let reader = VerifyingReader::spawn(client.clone(), files.clone(), stop.clone());
@@ -302,6 +311,7 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
 
     let out = cli(&cluster, &["node", "drain", "104"], true)?;
     assert!(out.contains("draining"), "{out}");
+    cli(&cluster, &["rm", "-r", "/g"], true)?;
     let refused = cli(&cluster, &["node", "remove", "104"], false)?;
     assert!(
         refused.contains("still draining") && refused.contains("chunk copies"),
@@ -356,6 +366,17 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
         .find(|l| l.trim_start().starts_with("104"))
         .unwrap_or("");
     assert!(row.contains("removed"), "{list}");
+    // The deleted files' copies on 104 were collected while it drained, or their entries
+    // struck once it was removed: none waits for a server that will never answer.
+    wait_until(
+        "the garbage list to empty",
+        Duration::from_secs(60),
+        || async {
+            let s = client.status().await.ok()?;
+            (s.repair.garbage_pending == 0).then_some(())
+        },
+    )
+    .await?;
 
     let mut all = files.clone();
     all.extend(written.lock().expect("lock").iter().cloned());
@@ -368,7 +389,7 @@ async fn a_drained_server_loses_every_chunk_under_load_and_is_then_removed() -> 
         assert_eq!(servers.len(), 3, "chunk {id}: {servers:?}");
     }
     eprintln!(
-        "phase 4: removed; {} files intact ({} written during the drain), min copies {min}, {samples} samples; total {:?}",
+        "phase 4: removed, garbage collected ({doomed_on_victim} deleted chunks were on {victim}); {} files intact ({} written during the drain), min copies {min}, {samples} samples; total {:?}",
         all.len(),
         all.len() - files.len(),
         t0.elapsed()

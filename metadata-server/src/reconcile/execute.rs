@@ -137,6 +137,22 @@ impl Executor {
                 self.stats.surplus_removed();
                 Ok(())
             }
+            Task::Forget {
+                chunk,
+                servers,
+                garbage,
+            } => {
+                for server in servers {
+                    let (what, op) = if garbage {
+                        ("garbage-deleted", MetaOp::GarbageDeleted { chunk, server })
+                    } else {
+                        ("remove-replica", MetaOp::RemoveReplica { chunk, server })
+                    };
+                    self.commit(what, op).await?;
+                    tracing::info!(%chunk, %server, garbage, "removed server struck from the chunk's record");
+                }
+                Ok(())
+            }
             Task::Collect { chunk, servers } => {
                 for p in &servers {
                     // The plan is a snapshot: make sure no commit revived the chunk since.

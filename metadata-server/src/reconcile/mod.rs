@@ -220,9 +220,10 @@ fn current_strays(
 /// Rebalance moves start only when no repair is planned, not while paused, and within
 /// the throttle of both servers. True if some task had to wait.
 fn dispatch(st: &mut LoopState, tasks: Vec<Task>, rebalance: RebalanceSettings) -> bool {
+    // Garbage collection and record keeping move no data: they have their own slots.
     let (collects, tasks): (Vec<Task>, Vec<Task>) = tasks
         .into_iter()
-        .partition(|t| matches!(t, Task::Collect { .. }));
+        .partition(|t| matches!(t, Task::Collect { .. } | Task::Forget { .. }));
     let data_waiting = dispatch_data_tasks(st, tasks, rebalance);
     let mut gc_waiting = false;
     for task in collects {

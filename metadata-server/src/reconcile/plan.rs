@@ -52,6 +52,14 @@ pub enum Task {
         /// Copies on up servers when planned (the priority: fewest first).
         live: u32,
     },
+    /// Strike removed servers from the chunk's record: its location, or with `garbage`
+    /// its garbage entry. A removed server never comes back under its id, so no copy
+    /// there can be read or deleted, and its entries would otherwise stay for ever.
+    Forget {
+        chunk: ChunkId,
+        servers: Vec<NodeId>,
+        garbage: bool,
+    },
     /// Verify that every server in `keep` holds the chunk, then drop `surplus`'s copy
     /// (location first, through Raft, then DeleteChunk).
     RemoveSurplus {
@@ -90,7 +98,8 @@ impl Task {
             | Task::RemoveSurplus { chunk, .. }
             | Task::Collect { chunk, .. }
             | Task::Move { chunk, .. }
-            | Task::Adopt { chunk, .. } => *chunk,
+            | Task::Adopt { chunk, .. }
+            | Task::Forget { chunk, .. } => *chunk,
         }
     }
 }
@@ -117,14 +126,34 @@ pub struct PlanSummary {
     pub misplaced_bytes: u64,
 }
 
-/// A holder in this state may give up its copy once the others are verified.
+/// A holder in this state answers: it may give up its copy once the others are
+/// verified, and it deletes its garbage.
 fn may_drop_copy(state: ServerState) -> bool {
     matches!(state, ServerState::Up | ServerState::Draining)
 }
 
-/// The tasks to run now: copies first, fewest live copies first; then adoptions of stray
-/// copies; then surplus removals; then rebalance moves; then garbage collection. Chunks in `busy` are skipped (but
-/// counted). Targets come from the ring over the eligible servers: up, weight > 0 (a
+/// The removed servers among `servers`: a `Forget` task for them, if any.
+fn forget_removed(
+    chunk: ChunkId,
+    servers: &[NodeId],
+    garbage: bool,
+    state: &impl Fn(NodeId) -> ServerState,
+) -> Option<Task> {
+    let removed: Vec<NodeId> = servers
+        .iter()
+        .copied()
+        .filter(|n| state(*n) == ServerState::Removed)
+        .collect();
+    (!removed.is_empty()).then_some(Task::Forget {
+        chunk,
+        servers: removed,
+        garbage,
+    })
+}
+
+/// The tasks to run now: copies first, fewest live copies first; then striking removed
+/// servers from records; then adoptions of stray copies; then surplus removals; then
+/// rebalance moves; then garbage collection. Chunks in `busy` are skipped (but counted). Targets come from the ring over the eligible servers: up, weight > 0 (a
 /// draining server takes nothing and its copies count as misplaced).
 pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     let by_id: HashMap<NodeId, &DataServerInfo> = s.servers.iter().map(|d| (d.id, d)).collect();
@@ -141,6 +170,7 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
     let mut surplus: Vec<Task> = Vec::new();
     let mut moves: Vec<Task> = Vec::new();
     let mut adoptions: Vec<Task> = Vec::new();
+    let mut forgets: Vec<Task> = Vec::new();
     for c in &s.chunks {
         let live: Vec<NodeId> = c
             .servers
@@ -163,6 +193,10 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
             summary.misplaced_bytes += c.len * missing.len() as u64;
         }
         if s.busy.contains(&c.id) {
+            continue;
+        }
+        if let Some(forget) = forget_removed(c.id, &c.servers, false, &state) {
+            forgets.push(forget);
             continue;
         }
         // A fully replicated chunk with stray copies: record them first; surplus removal
@@ -247,20 +281,28 @@ pub fn plan(s: &Snapshot) -> (Vec<Task>, PlanSummary) {
         other => (u32::MAX, other.chunk()),
     });
     let mut tasks = copies;
+    tasks.extend(forgets);
     tasks.extend(adoptions);
     tasks.extend(surplus);
     tasks.extend(moves);
     for g in &s.garbage {
         summary.garbage_pending += 1;
-        // Servers that are not up keep their entry until they are back.
+        if s.busy.contains(&g.id) {
+            continue;
+        }
+        if let Some(forget) = forget_removed(g.id, &g.servers, true, &state) {
+            tasks.push(forget);
+            continue;
+        }
+        // Servers that do not answer keep their entry until they are back.
         let servers: Vec<Peer> = g
             .servers
             .iter()
             .copied()
-            .filter(|n| state(*n) == ServerState::Up)
+            .filter(|n| may_drop_copy(state(*n)))
             .filter_map(peer)
             .collect();
-        if !g.ripe || s.busy.contains(&g.id) || servers.is_empty() {
+        if !g.ripe || servers.is_empty() {
             continue;
         }
         tasks.push(Task::Collect {
@@ -510,5 +552,66 @@ pub(super) mod tests {
         assert!(
             matches!(&tasks[0], Task::Collect { chunk, servers } if *chunk == ChunkId(1) && servers.len() == 2)
         );
+    }
+
+    #[test]
+    fn garbage_on_a_draining_server_is_collected_and_a_down_one_waits() {
+        let mut servers: Vec<_> = (1..=3).map(|i| server(i, ServerState::Up)).collect();
+        servers[0].state = ServerState::Draining;
+        servers[1].state = ServerState::Down;
+        let mut s = snapshot(servers, vec![]);
+        s.garbage = vec![GarbageChunk {
+            id: ChunkId(1),
+            servers: vec![NodeId(1), NodeId(2)],
+            ripe: true,
+        }];
+        let (tasks, _) = plan(&s);
+        let [Task::Collect { servers, .. }] = tasks.as_slice() else {
+            panic!("{tasks:?}");
+        };
+        let ids: Vec<NodeId> = servers.iter().map(|p| p.id).collect();
+        assert_eq!(ids, vec![NodeId(1)]);
+    }
+
+    #[test]
+    fn removed_servers_are_struck_from_garbage_and_locations() {
+        let mut servers: Vec<_> = (1..=5).map(|i| server(i, ServerState::Up)).collect();
+        servers[3].state = ServerState::Removed;
+        let mut s = snapshot(servers, vec![chunk(1, &[1, 2, 3, 4])]);
+        s.garbage = vec![
+            GarbageChunk {
+                id: ChunkId(2),
+                servers: vec![NodeId(4), NodeId(5)],
+                ripe: false,
+            },
+            GarbageChunk {
+                id: ChunkId(3),
+                servers: vec![NodeId(4)],
+                ripe: true,
+            },
+        ];
+        let (tasks, summary) = plan(&s);
+        assert_eq!(summary.garbage_pending, 2);
+        let forgets: Vec<(ChunkId, Vec<NodeId>, bool)> = tasks
+            .iter()
+            .filter_map(|t| match t {
+                Task::Forget {
+                    chunk,
+                    servers,
+                    garbage,
+                } => Some((*chunk, servers.clone(), *garbage)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            forgets,
+            vec![
+                (ChunkId(1), vec![NodeId(4)], false),
+                (ChunkId(2), vec![NodeId(4)], true),
+                (ChunkId(3), vec![NodeId(4)], true),
+            ]
+        );
+        // One task per chunk a round: the rest of each chunk's work waits for the next.
+        assert_eq!(tasks.len(), 3, "{tasks:?}");
     }
 }
