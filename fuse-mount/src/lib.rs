@@ -34,6 +34,7 @@ mod error;
 mod file_io;
 mod fs;
 mod held_locks;
+mod lock_wakeups;
 mod metrics;
 mod mount;
 mod open_files;

@@ -1,9 +1,10 @@
 //! `getlk` and `setlk` against the cluster's lock table, and dropping a lock owner's
 //! locks when the kernel says its file was closed (`flush` for `fcntl` locks, `release`
-//! for `flock`). A blocking `setlk` polls the cluster; fuser does not pass on FUSE
-//! interrupts, so it watches the caller for a pending signal itself and answers `EINTR`,
-//! which the kernel turns into a restart of the call or its `EINTR` (so a waiter can be
-//! killed).
+//! for `flock`). A blocking `setlk` polls the cluster, and tries again at once when a
+//! lock on the file is released on this mount (`lock_wakeups`). fuser does not pass on
+//! FUSE interrupts, so it watches the caller for a pending signal itself and answers
+//! `EINTR`, which the kernel turns into a restart of the call or its `EINTR` (so a
+//! waiter can be killed).
 
 use super::Core;
 use crate::error::OrErrno;
@@ -91,10 +92,15 @@ impl Core {
         };
         let lock = self.lock_of(&r, kind);
         let mut pause = FIRST_RETRY;
+        let mut released_here = self.lock_wakeups.watch(r.ino);
         loop {
             match self.client.set_lock(r.ino, lock).await {
                 Ok(()) => {
                     self.held_locks.note(r.ino, r.owner, r.fh);
+                    if kind == LockKind::Read {
+                        // It may have replaced a write lock: readers waiting here may go.
+                        self.lock_wakeups.released(r.ino);
+                    }
                     return Ok(());
                 }
                 Err(e) if matches!(e.fs(), Some(FsError::WouldBlock)) => {
@@ -111,8 +117,11 @@ impl Core {
             if signal_pending(tid) {
                 return Err(Errno::EINTR);
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(LONGEST_RETRY);
+            if released_here.wait(pause).await {
+                pause = FIRST_RETRY;
+            } else {
+                pause = (pause * 2).min(LONGEST_RETRY);
+            }
         }
     }
 
@@ -126,6 +135,7 @@ impl Core {
             .unlock(ino, lock_owner, start, end)
             .await
             .or_errno("unlock")?;
+        self.lock_wakeups.released(ino);
         if whole {
             self.held_locks.take(ino, owner);
         }
@@ -144,7 +154,9 @@ impl Core {
         self.client
             .unlock(ino, lock_owner, 0, u64::MAX)
             .await
-            .or_errno("unlock")
+            .or_errno("unlock")?;
+        self.lock_wakeups.released(ino);
+        Ok(())
     }
 
     /// The last close of file handle `fh`: drop the locks taken through it (`flock`,

@@ -20,6 +20,7 @@ use crate::dir_stream::DirStream;
 use crate::error::OrErrno;
 use crate::file_io::FileIo;
 use crate::held_locks::HeldLocks;
+use crate::lock_wakeups::LockWakeups;
 use crate::metrics::MountMetrics;
 use crate::open_files::OpenFiles;
 use crate::options::MountOptions;
@@ -66,6 +67,8 @@ pub(crate) struct Core {
     pub(crate) dir_attrs: DirAttrs,
     /// Files and lock owners this mount may hold cluster locks for.
     pub(crate) held_locks: Arc<HeldLocks>,
+    /// Wakes this mount's blocked lock calls when a lock is released here.
+    pub(crate) lock_wakeups: LockWakeups,
 }
 
 impl Core {
@@ -89,6 +92,7 @@ impl Core {
             scans: Arc::new(ScanCache::new(opts.entry_ttl, Arc::new(Changes::default()))),
             dir_attrs: DirAttrs::new(opts.attr_ttl),
             held_locks: Arc::default(),
+            lock_wakeups: LockWakeups::default(),
             opts,
             metrics,
         }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# bench/lock_wait.sh DIR [ROUNDS] — how late a blocked `flock` is granted after the holder
+# lets go, both processes on the same mount: ROUNDS (10) times, a holder keeps an exclusive
+# flock for HOLD seconds (0.5) while a waiter blocks on it; prints the median and the
+# largest delay from the holder's unlock call to the waiter's grant, in ms.
+set -euo pipefail
+DIR=${1:?usage: bench/lock_wait.sh DIR [ROUNDS]}
+ROUNDS=${2:-10}
+HOLD=${HOLD:-0.5}
+exec python3 - "$DIR" "$ROUNDS" "$HOLD" <<'PY'
+import fcntl, os, statistics, sys, time
+from multiprocessing import Event, Process, Queue
+
+target, rounds, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+path = os.path.join(target, f"lock_wait.{os.getpid()}")
+open(path, "w").close()
+
+def holder(locked, released_at):
+    with open(path) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        locked.set()
+        time.sleep(hold)  # the waiter is blocked meanwhile; this is the workload
+        released_at.put(time.monotonic())
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+def waiter(granted_at):
+    with open(path) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        granted_at.put(time.monotonic())
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+delays = []
+try:
+    for _ in range(rounds):
+        locked, released_at, granted_at = Event(), Queue(), Queue()
+        h = Process(target=holder, args=(locked, released_at))
+        h.start()
+        if not locked.wait(30):
+            sys.exit("lock_wait: the holder never got the lock")
+        w = Process(target=waiter, args=(granted_at,))
+        w.start()
+        delays.append((granted_at.get(timeout=60) - released_at.get(timeout=60)) * 1000)
+        h.join()
+        w.join()
+finally:
+    os.unlink(path)
+print(f"lock wait ms median {statistics.median(delays):.1f} max {max(delays):.1f}")
+PY
