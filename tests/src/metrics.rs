@@ -76,6 +76,21 @@ pub fn sample(s: &Samples, key: &str) -> f64 {
     s.get(key).copied().unwrap_or(0.0)
 }
 
+/// `ferrofs_meta_requests_total{op}` summed over every metadata server of `cluster`.
+pub fn meta_requests(cluster: &crate::TestCluster, op: &str) -> Result<f64> {
+    let key = format!("ferrofs_meta_requests_total{{op=\"{op}\"}}");
+    let mut total = 0.0;
+    for name in cluster.names("meta") {
+        let config = cluster.dir().join(&name).join("meta.toml");
+        let cfg: ferrofs_proto::config::MetaConfig = ferrofs_proto::config::load(&config)?;
+        let addr = cfg
+            .metrics_addr
+            .with_context(|| format!("{name} has no metrics_addr"))?;
+        total += sample(&scrape(addr)?, &key);
+    }
+    Ok(total)
+}
+
 /// The names of the metrics `deploy/grafana-dashboard.json` queries that start with
 /// `prefix` (e.g. "ferrofs_mount_").
 pub fn grafana_metrics(prefix: &str) -> Result<std::collections::BTreeSet<String>> {

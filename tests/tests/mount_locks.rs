@@ -12,7 +12,8 @@
 use anyhow::{ensure, Context, Result};
 use ferrofs_tests::leader::{meta_name, MetaProbe};
 use ferrofs_tests::lock_agent::{open, Agent, KILLED_WAITER_EXITS, REPLY};
-use ferrofs_tests::mount::MountProcess;
+use ferrofs_tests::metrics::meta_requests;
+use ferrofs_tests::mount::{poll_until, MountProcess};
 use ferrofs_tests::TestCluster;
 use std::time::{Duration, Instant};
 
@@ -100,26 +101,41 @@ fn fcntl_locks_conflict_across_mounts_until_the_holder_closes() -> Result<()> {
 
 #[test]
 fn setlkw_waits_for_the_other_mount_and_a_killed_waiter_dies() -> Result<()> {
-    let (_cluster, a, b) = two_mounts(&["wait"])?;
+    let (cluster, a, b) = two_mounts(&["wait"])?;
     let mut pa = Agent::start("A1 (mount A)")?;
     let mut pb = Agent::start("B1 (mount B)")?;
     open(&mut pa, "f", &a.join("wait"))?;
     open(&mut pb, "f", &b.join("wait"))?;
 
     // Phase 1: B1 waits in F_SETLKW for A1's write lock and gets it once A1 unlocks.
+    // While it waits, its mount polls the lock table with reads, not with refused
+    // SetLock commits (one per poll, ten a second, before).
     pa.ok("setlk f w 0 0")?;
+    let set_locks_before = meta_requests(&cluster, "set_lock")?;
+    let polls_before = meta_requests(&cluster, "test_lock")?;
     pb.send("setlkw f w 10 10")?;
     pb.blocks_in(nix::libc::SYS_fcntl)?;
+    poll_until(
+        "B1's mount to poll the lock table",
+        Duration::from_secs(30),
+        || meta_requests(&cluster, "test_lock").is_ok_and(|n| n >= polls_before + 5.0),
+    )?;
     pa.ok("setlk f u 0 0")?;
     let t = Instant::now();
     let got = pb.recv(REPLY)?;
+    let granted_after = t.elapsed();
     ensure!(got == "ok", "B1's F_SETLKW answered {got:?}");
+    let set_locks = meta_requests(&cluster, "set_lock")? - set_locks_before;
+    ensure!(
+        set_locks <= 3.0,
+        "B1's wait sent {set_locks} SetLock requests; it should poll with reads"
+    );
     pa.refused("setlk f w 15 1")?;
     pa.ok("setlk f w 20 10")?;
     pa.ok("setlk f u 0 0")?;
     eprintln!(
-        "phase 1: B1's F_SETLKW was granted {:?} after A1 unlocked",
-        t.elapsed()
+        "phase 1: B1's F_SETLKW was granted {granted_after:?} after A1 unlocked; \
+         {set_locks} SetLock requests"
     );
 
     // Phase 2: the same the other way round, released by closing the file.

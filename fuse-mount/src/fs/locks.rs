@@ -8,6 +8,7 @@
 
 use super::Core;
 use crate::error::OrErrno;
+use crate::lock_wakeups::LockWatch;
 use ferrofs_client::{FsError, InodeId, Lock, LockKind};
 use fuser::Errno;
 use std::time::Duration;
@@ -114,13 +115,35 @@ impl Core {
                     return Err(crate::error::errno_of("setlk", &e));
                 }
             }
+            pause = self
+                .wait_until_free(&r, lock, tid, pause, &mut released_here)
+                .await?;
+        }
+    }
+
+    /// Wait until `lock` looks grantable: a release on this mount, or the cluster's lock
+    /// table showing no conflict. The table is polled with reads (`F_GETLK`'s query): a
+    /// refused `SetLock` is a Raft commit, a read is not. Returns the next pause.
+    async fn wait_until_free(
+        &self,
+        r: &LockRequest,
+        lock: Lock,
+        tid: u32,
+        mut pause: Duration,
+        released_here: &mut LockWatch,
+    ) -> Result<Duration, Errno> {
+        loop {
             if signal_pending(tid) {
                 return Err(Errno::EINTR);
             }
             if released_here.wait(pause).await {
-                pause = FIRST_RETRY;
-            } else {
-                pause = (pause * 2).min(LONGEST_RETRY);
+                return Ok(FIRST_RETRY);
+            }
+            pause = (pause * 2).min(LONGEST_RETRY);
+            match self.client.test_lock(r.ino, lock).await {
+                Ok(Some(_)) => continue,
+                // Free, or the cluster did not answer: the next `SetLock` says which.
+                Ok(None) | Err(_) => return Ok(pause),
             }
         }
     }
