@@ -308,7 +308,6 @@ impl TestCluster {
             .output()?)
     }
 
-    /// The last lines of a process's log, for failure messages.
     /// The last 40 lines of every metadata server's log that are warnings, errors or
     /// ferrofs's own (not openraft's), for a failure message.
     pub fn meta_log_digest(&self) -> String {
@@ -327,6 +326,7 @@ impl TestCluster {
         out
     }
 
+    /// The last 40 lines of a process's log, for failure messages.
     pub fn log_tail(&self, name: &str) -> String {
         let text =
             std::fs::read_to_string(self.dir.path().join(name).join("log")).unwrap_or_default();

@@ -99,16 +99,25 @@ async fn twenty_leader_kills_each_elect_a_leader_in_bounded_time() -> anyhow::Re
         })
         .await?;
         // Let every voter be back in the cluster before killing, so a quorum remains.
-        wait_until("all voters healthy", Duration::from_secs(30), || async {
+        let last_voters = std::sync::Mutex::new(None);
+        let healthy = wait_until("all voters healthy", Duration::from_secs(30), || async {
             let s = probe.status().await.ok()?;
-            (s.voters.len() == 3
+            let ok = s.voters.len() == 3
                 && s.voters
                     .iter()
                     .all(|v| v.role == "leader" || v.role == "follower")
-                && s.voters.iter().all(|v| v.matched_index.is_some()))
-            .then_some(())
+                && s.voters.iter().all(|v| v.matched_index.is_some());
+            *last_voters.lock().expect("lock") = Some(s.voters);
+            ok.then_some(())
         })
-        .await?;
+        .await;
+        if let Err(e) = healthy {
+            let voters = last_voters.lock().expect("lock").take();
+            anyhow::bail!(
+                "round {round}: {e}; the leader last listed {voters:?}\n{}",
+                cluster.meta_log_digest()
+            );
+        }
         cluster.kill9(&meta_name(old))?;
         let t0 = Instant::now();
         eprintln!(
